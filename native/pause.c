@@ -1,0 +1,3 @@
+/* placeholder: replaced by the sandbox pause program */
+#include <unistd.h>
+int main(void) { for (;;) pause(); }
