@@ -14,7 +14,7 @@
       "type": "executable",
       "sources": ["native/pause.c"],
       "cflags": ["-Os", "-Wall", "-Wextra"],
-      "ldflags": ["-static"]
+      "ldflags": ["-static", "-s"]
     }
   ]
 }
