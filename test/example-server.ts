@@ -1,0 +1,148 @@
+// End-to-end tests of examples/http-server.ts: real processes sharing one real port.
+import t from 'tap';
+import * as http from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { existsSync, statSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { exampleJs, findNode24, repoRoot, spawnExample, type ExampleProcess } from './helpers/example-process.ts';
+import { freePort, getNewConnection, getWith, pooled, startRequest } from './helpers/http-client.ts';
+
+type Test = Parameters<Parameters<typeof t.test>[1]>[0];
+
+// `npm test` builds first; a bare `npx tap test/example-server.ts` would otherwise run a stale or
+// missing dist and report the wrong thing.
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+if (!existsSync(exampleJs) || statSync(exampleJs).mtimeMs < Math.max(newestMtime(join(repoRoot, 'examples')), newestMtime(join(repoRoot, 'src')))) {
+  execFileSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+const startLine = /listening on /;
+
+async function startPair(t: Test, node: string, extraEnv: Record<string, string> = {}) {
+  const port = await freePort();
+  const env = (instance: string) => ({ HOST: '127.0.0.1', PORT: String(port), INSTANCE: instance, TEST_SLOW_PATH: '1', ...extraEnv });
+  const a = spawnExample(t, env('a'), node);
+  const b = spawnExample(t, env('b'), node);
+  const [lineA, lineB] = await Promise.all([a.waitForLine(startLine), b.waitForLine(startLine)]);
+  return { port, a, b, lineA, lineB };
+}
+
+async function countInstances(port: number, n: number): Promise<Map<string, number>> {
+  const replies = await pooled(n, 20, () => getNewConnection(port));
+  const counts = new Map<string, number>();
+  for (const r of replies) {
+    const key = r.status === 200 ? r.body : `status ${r.status}: ${r.body}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** A keep-alive agent whose single socket the kernel has handed to `instance`. */
+async function agentOn(port: number, instance: string): Promise<http.Agent> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const r = await getWith(agent, port);
+    if (r.body === `Hello from ${instance}\n`) return agent;
+    agent.destroy();
+  }
+  throw new Error(`50 connections in a row missed instance ${instance}`);
+}
+
+function twoReplicas(node: string, path: RegExp) {
+  return async (t: Test) => {
+    const { port, a, b, lineA, lineB } = await startPair(t, node);
+    t.match(lineA, new RegExp(`^a listening on 127\\.0\\.0\\.1:${port} \\(reuseport: ${path.source}, pid ${a.pid}\\)$`));
+    t.match(lineB, new RegExp(`^b listening on 127\\.0\\.0\\.1:${port} \\(reuseport: ${path.source}, pid ${b.pid}\\)$`));
+
+    const n = 300;
+    const counts = await countInstances(port, n);
+    const fromA = counts.get('Hello from a\n') ?? 0;
+    const fromB = counts.get('Hello from b\n') ?? 0;
+    t.equal(fromA + fromB, n, 'every new connection answered 200 by a or b', { counts: Object.fromEntries(counts) });
+    t.ok(fromA >= 0.3 * n, `a answered ${fromA}/${n} (>= 30%)`);
+    t.ok(fromB >= 0.3 * n, `b answered ${fromB}/${n} (>= 30%)`);
+
+    // Graceful stop of a while one of its requests is in flight on a keep-alive connection.
+    const agent = await agentOn(port, 'a');
+    t.teardown(() => agent.destroy());
+    const slow = startRequest(agent, port, '/slow?ms=700');
+    await slow.started;
+    a.kill('SIGTERM');
+    await a.waitForLine(/^a draining /);
+
+    // While a drains, its listener is already gone: new connections all go to b.
+    const during = await countInstances(port, 10);
+    t.same(Object.fromEntries(during), { 'Hello from b\n': 10 }, 'new connections during the drain all reach b');
+
+    const reply = await slow.reply;
+    t.equal(reply.status, 200, 'in-flight request completes');
+    t.equal(reply.body, 'Hello from a\n');
+    t.equal(reply.headers.connection, 'close', 'a keep-alive response sent while draining says Connection: close');
+    t.same(await a.exited, { code: 0, signal: null }, 'a exits 0 after the drain');
+    t.match(await a.waitForLine(/stopped/), /^a stopped after draining \d+ connections$/);
+    t.same(a.stderr, [], 'nothing on a stderr');
+
+    const after = await countInstances(port, 10);
+    t.same(Object.fromEntries(after), { 'Hello from b\n': 10 }, 'the survivor keeps answering on the same port');
+    t.equal(b.child.exitCode, null, 'b still runs');
+  };
+}
+
+t.test('two replicas on one port (this Node, default path)', twoReplicas(process.execPath, /(?:addon|builtin)/));
+
+const node24 = findNode24();
+if (node24) {
+  t.test(`two replicas on one port (Node 24 at ${node24}, builtin path)`, twoReplicas(node24, /builtin/));
+} else if (process.env.CI === 'true') {
+  t.fail('Node 24 not found (set NODE24 or run scripts/get-node24.sh): CI must test the builtin reusePort path');
+} else {
+  t.test('two replicas on one port (Node 24, builtin path)', { skip: 'no Node 24: run scripts/get-node24.sh (or set NODE24=/path/to/node)' }, () => {});
+}
+
+t.test('bad environment: one line on stderr, exit 2', async (t) => {
+  for (const env of [{ PORT: 'abc' }, { PORT: '70000' }, { HOST: 'localhost' }, { SHUTDOWN_TIMEOUT_MS: '-1' }]) {
+    const p = spawnExample(t, { HOST: '127.0.0.1', ...env });
+    t.same(await p.exited, { code: 2, signal: null }, `${JSON.stringify(env)} exits 2`);
+    t.equal(p.stderr.length, 1, 'exactly one line on stderr', { stderr: p.stderr });
+    t.match(p.stderr[0], new RegExp(Object.keys(env)[0]!), 'the line names the variable');
+    t.same(p.stdout, [], 'nothing on stdout');
+  }
+});
+
+async function oneWithSlowRequest(t: Test, extraEnv: Record<string, string>): Promise<{ p: ExampleProcess; reply: Promise<unknown> }> {
+  const port = await freePort();
+  const p = spawnExample(t, { HOST: '127.0.0.1', PORT: String(port), INSTANCE: 'x', TEST_SLOW_PATH: '1', ...extraEnv });
+  await p.waitForLine(startLine);
+  const agent = new http.Agent({ keepAlive: true });
+  t.teardown(() => agent.destroy());
+  const slow = startRequest(agent, port, '/slow?ms=5000');
+  await slow.started;
+  // The drain cuts this request: its failure is the point, not an error of the test.
+  return { p, reply: slow.reply.catch((err: Error) => err) };
+}
+
+t.test('drain deadline: force-close the rest, log it, exit 1', async (t) => {
+  const { p, reply } = await oneWithSlowRequest(t, { SHUTDOWN_TIMEOUT_MS: '300' });
+  p.kill('SIGTERM');
+  t.same(await p.exited, { code: 1, signal: null });
+  t.match(await p.waitForLine(/timed out/), /^x drain timed out after 300 ms, force-closing 1 connections$/);
+  t.type(await reply, Error, 'the cut request fails on the client');
+});
+
+t.test('a second signal during the drain exits at once', async (t) => {
+  const { p, reply } = await oneWithSlowRequest(t, {});
+  p.kill('SIGTERM');
+  await p.waitForLine(/draining/);
+  const sent = Date.now();
+  p.kill('SIGINT');
+  t.same(await p.exited, { code: 1, signal: null });
+  t.ok(Date.now() - sent < 2_000, 'well before the request or the 10 s deadline would end');
+  t.match(await p.waitForLine(/again/), /^x got SIGINT again while draining, exiting now$/);
+  await reply;
+});
