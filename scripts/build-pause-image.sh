@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the sandbox image reuseport-pod/pause:<package version> from native/pause.Dockerfile and
+# the static build/Release/pause, in a context holding just those two files (the same context the
+# launcher builds at run time). Idempotent: an unchanged binary hits the layer cache.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+require_docker
+bin="$ROOT/build/Release/pause"
+[ -x "$bin" ] || die "$bin is missing: build it first (npx node-gyp rebuild, or scripts/build-images.sh)"
+
+version="$(pkg_version)"
+tag="reuseport-pod/pause:$version"
+ctx="$(mktemp -d /tmp/reuseport-pod-pause.XXXXXX)"
+trap 'rm -rf "$ctx"' EXIT
+cp "$ROOT/native/pause.Dockerfile" "$ctx/Dockerfile"
+cp "$bin" "$ctx/pause"
+# The layer cache keys COPY on content and mode: pin the mode so an identical binary is a cache hit.
+chmod 0755 "$ctx/pause"
+
+docker_build_report "$tag" --build-arg "VERSION=$version" "$ctx"
+# The one thing this image must do beyond sleeping; cheap, and catches a non-static binary.
+out="$(docker run --rm --network none "$tag" --version)" || die "$tag does not run: $out"
+say "$tag runs: $out"

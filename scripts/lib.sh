@@ -1,0 +1,44 @@
+# Shared by the scripts/build-*.sh scripts: sourced, not run.
+# Paths, the package version, and a `say` that prefixes each line with the script's name so that
+# CI logs show which step printed what.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT_NAME="$(basename "$0")"
+
+say() { printf '%s: %s\n' "$SCRIPT_NAME" "$*"; }
+die() { printf '%s: error: %s\n' "$SCRIPT_NAME" "$*" >&2; exit 1; }
+
+# The package version tags our images (reuseport-pod/pause:<version>, reuseport-pod/example:<version>).
+pkg_version() { node -p "require('$ROOT/package.json').version"; }
+
+# "sha256:abc…" of a local image, or nothing when it does not exist.
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+
+# Human size of a local image, e.g. "812kB"; docker's own formatting.
+image_size() { docker image ls --format '{{.Size}}' "$1" | head -n1; }
+
+# The legacy builder: there is no buildx here (see /work/shared/docker-facts.md).
+export DOCKER_BUILDKIT=0
+
+require_docker() {
+  command -v docker >/dev/null || die "docker CLI not found (apt-get install docker.io)"
+  docker info >/dev/null 2>&1 || die "no Docker engine answers (is dockerd running? try: docker info)"
+}
+
+# Builds with the legacy builder, quietly (layer cache makes a rebuild of unchanged inputs a no-op),
+# then says whether the tag moved. Usage: docker_build_report TAG docker-build-args...
+docker_build_report() {
+  local tag="$1"; shift
+  local before after out
+  before="$(image_id "$tag")"
+  if ! out="$(docker build -q -t "$tag" "$@" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    die "docker build of $tag failed"
+  fi
+  after="$(image_id "$tag")"
+  if [ -n "$before" ] && [ "$before" = "$after" ]; then
+    say "$tag up to date (${after:7:12}, $(image_size "$tag"))"
+  else
+    say "built $tag (${after:7:12}, $(image_size "$tag"))"
+  fi
+}
