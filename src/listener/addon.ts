@@ -1,0 +1,50 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What native/reuseport.cc exports. */
+export interface NativeBinding {
+  /**
+   * socket() + SO_REUSEADDR + SO_REUSEPORT (+ IPV6_V6ONLY) + bind() + listen().
+   * Returns the listening fd (close-on-exec) and the bound port; throws Node-shaped
+   * errors (code, errno, syscall, address, port) and never leaks the fd on failure.
+   */
+  openListener(host: string, port: number, backlog: number, ipv6Only: boolean): { fd: number; port: number };
+}
+
+export type AddonState =
+  | { binding: NativeBinding; error: null }
+  | { binding: null; error: Error };
+
+let state: AddonState | undefined;
+
+/**
+ * The folder that holds binding.gyp (and build/ or prebuilds/). Walked up to rather than
+ * hard-coded because this file runs both as src/listener/addon.ts and as dist/src/listener/addon.js.
+ */
+function packageRoot(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'binding.gyp'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`binding.gyp not found above ${start}`);
+  }
+}
+
+/** Loads the addon once (through node-gyp-build: build/Release first, then prebuilds/) and remembers why it failed. */
+export function loadAddon(): AddonState {
+  if (state === undefined) {
+    try {
+      const require = createRequire(import.meta.url);
+      const load = require('node-gyp-build') as (dir: string) => Partial<NativeBinding>;
+      const binding = load(packageRoot());
+      if (typeof binding.openListener !== 'function') {
+        throw new Error('the loaded binary has no openListener(); it is stale, rebuild it');
+      }
+      state = { binding: binding as NativeBinding, error: null };
+    } catch (err) {
+      state = { binding: null, error: err instanceof Error ? err : new Error(String(err)) };
+    }
+  }
+  return state;
+}
