@@ -6,6 +6,7 @@ import { existsSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { exampleJs, findNode24, repoRoot, spawnExample, type ExampleProcess } from './helpers/example-process.ts';
 import { freePort, getNewConnection, getWith, pooled, startRequest } from './helpers/http-client.ts';
+import { reusePortSupport } from '../src/index.ts';
 
 type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 
@@ -94,7 +95,9 @@ function twoReplicas(node: string, path: RegExp) {
   };
 }
 
-t.test('two replicas on one port (this Node, default path)', twoReplicas(process.execPath, /(?:addon|builtin)/));
+// The child gets no REUSEPORT_POD_PATH, so it takes the path 'auto' takes in this same Node.
+const autoPath = reusePortSupport().path ?? 'none';
+t.test(`two replicas on one port (Node ${process.version}, auto path: ${autoPath})`, twoReplicas(process.execPath, new RegExp(autoPath)));
 
 const node24 = findNode24();
 if (node24) {
