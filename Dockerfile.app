@@ -14,7 +14,8 @@ ARG BASE_IMAGE=node:20-bookworm-slim
 FROM ${BASE_IMAGE}
 WORKDIR /app
 # package.json carries "type": "module" (dist is ESM) and is where node-gyp-build starts looking.
-COPY package.json ./
+# binding.gyp marks the package root for the addon loader (node-gyp-build searches from there).
+COPY package.json binding.gyp ./
 # The listener's one runtime dependency: it finds and loads build/Release/reuseport.node.
 COPY node_modules/node-gyp-build/ node_modules/node-gyp-build/
 COPY build/Release/reuseport.node build/Release/

@@ -1,0 +1,137 @@
+// One function per verb: parse the flags, call the pod layer, print the result.
+import type { Command } from 'commander';
+import { buildAppImage, OFFICIAL_BASE, localBase } from '../pod/build-app.ts';
+import type { PodContext } from '../pod/context.ts';
+import { createPod } from '../pod/create.ts';
+import { podLogs } from '../pod/logs.ts';
+import { removePod } from '../pod/remove.ts';
+import { scalePod } from '../pod/scale.ts';
+import { inspectPod, listPods, podProcesses } from '../pod/status.ts';
+import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
+import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
+import { duration, plural, table } from './format.ts';
+import type { Io } from './io.ts';
+
+export type ContextFactory = (command: Command) => PodContext;
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+const json = (io: Io, value: unknown): void => io.out(JSON.stringify(value, null, 2));
+
+export function registerCommands(program: Command, io: Io, context: ContextFactory): void {
+  program
+    .command('create')
+    .description('start a pod: a sandbox that publishes the ports, and N replicas sharing its network namespace')
+    .argument('<name>', 'pod name: lowercase letters, digits, "-", "_", "."')
+    .option('-p, --port <[ip:]host:container>', 'publish a port (repeatable); replicas listen on the first container port', collect)
+    .option('-r, --replicas <n>', `number of replicas, 1-${MAX_REPLICAS}`, '1')
+    .option('-i, --image <image>', 'replica image', DEFAULT_APP_IMAGE)
+    .option('-e, --env <key=value>', 'environment for every replica (repeatable); INSTANCE and PORT are set per replica', collect)
+    .option('--sandbox-image <image>', 'image of the sandbox container', DEFAULT_SANDBOX_IMAGE)
+    .option('--stop-timeout <s>', 'seconds a replica gets to drain after SIGTERM', String(DEFAULT_STOP_TIMEOUT_S))
+    .option('--wait-timeout <s>', 'seconds to wait for every replica to listen', '60')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExample:\n  reuseport-pod create web --port 80:8080 --replicas 3\n  curl http://127.0.0.1/')
+    .action(async (rawName: string, o: Record<string, string & string[]>, cmd: Command) => {
+      const spec = {
+        name: parsePodName(rawName),
+        ports: parsePortSpecs(o['port'] ?? []),
+        replicas: parseReplicas(o['replicas']),
+        image: String(o['image']),
+        env: parseEnv(o['env'] ?? []),
+        stopTimeout: parseSeconds(o['stopTimeout'], '--stop-timeout'),
+      };
+      const waitTimeoutMs = parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000;
+      const result = await createPod(context(cmd), spec, { sandboxImage: String(o['sandboxImage']), waitTimeoutMs });
+      if (o['json']) return json(io, result);
+      const [first] = spec.ports;
+      io.out(`pod ${result.name}: ${plural(result.replicas.length, 'replica')} of ${result.image} listening on ${result.ports.join(', ')} (ready in ${result.seconds.toFixed(1)} s)`);
+      if (first) io.out(`  try: curl http://${first.hostIp && first.hostIp !== '0.0.0.0' ? (first.hostIp.includes(':') ? `[${first.hostIp}]` : first.hostIp) : '127.0.0.1'}:${first.hostPort}/`);
+    });
+
+  program
+    .command('scale')
+    .description('add replicas (lowest free numbers first) or remove them (highest first, gracefully)')
+    .argument('<name>', 'pod name')
+    .requiredOption('-r, --replicas <n>', `number of replicas, 1-${MAX_REPLICAS}`)
+    .option('--wait-timeout <s>', 'seconds to wait for new replicas to listen', '60')
+    .option('--json', 'print the result as JSON')
+    .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
+      const result = await scalePod(context(cmd), parsePodName(rawName), parseReplicas(o['replicas']), {
+        waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
+      });
+      if (o['json']) return json(io, result);
+      const changes = [result.added.length ? `added ${result.added.join(', ')}` : '', result.removed.length ? `removed ${result.removed.join(', ')}` : ''].filter(Boolean);
+      io.out(`pod ${result.name}: ${result.from} -> ${plural(result.to, 'replica')}${changes.length ? ` (${changes.join('; ')})` : ' (nothing to do)'}`);
+    });
+
+  program
+    .command('ps')
+    .description("list a pod's replicas: state, restarts, uptime")
+    .argument('<name>', 'pod name')
+    .option('--json', 'print as JSON')
+    .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
+      const { pod, replicas } = await podProcesses(context(cmd), parsePodName(rawName));
+      if (o['json']) return json(io, { pod, replicas });
+      io.out(table(['NAME', 'STATE', 'RESTARTS', 'UPTIME', 'IMAGE'], replicas.map((r) => [r.name, r.state, String(r.restarts), duration(r.uptimeSeconds), r.image])));
+      if (pod.state !== 'running') io.err(`pod ${pod.name} is ${pod.state}: ${pod.ready}/${pod.desired} replicas listening, sandbox ${pod.sandbox}`);
+    });
+
+  program
+    .command('ls')
+    .description('list pods: ports, ready/desired replicas, image')
+    .option('--json', 'print as JSON')
+    .action(async (o: Record<string, string>, cmd: Command) => {
+      const pods = await listPods(context(cmd));
+      if (o['json']) return json(io, pods);
+      io.out(table(['NAME', 'PORTS', 'READY', 'STATE', 'IMAGE'], pods.map((p) => [p.name, p.ports.join(','), `${p.ready}/${p.desired}`, p.state, p.image])));
+    });
+
+  program
+    .command('logs')
+    .description("print the replicas' logs, each line prefixed with the replica's name")
+    .argument('<name>', 'pod name')
+    .option('-f, --follow', 'keep printing new lines')
+    .option('-n, --tail <lines>', 'only the last N lines of each replica')
+    .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
+      const tail = o['tail'] === undefined ? undefined : parseSeconds(o['tail'], '--tail', 1_000_000);
+      await podLogs(context(cmd), parsePodName(rawName), tail === undefined ? { follow: Boolean(o['follow']) } : { follow: Boolean(o['follow']), tail }, io.out);
+    });
+
+  program
+    .command('rm')
+    .description('remove a pod: replicas first (SIGTERM, drain, then kill), then the sandbox')
+    .argument('<name>', 'pod name')
+    .option('-t, --timeout <s>', "seconds each replica gets to drain (default: the pod's --stop-timeout)")
+    .option('--json', 'print the result as JSON')
+    .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
+      const timeoutS = o['timeout'] === undefined ? undefined : parseSeconds(o['timeout'], '--timeout');
+      const result = await removePod(context(cmd), parsePodName(rawName), timeoutS === undefined ? {} : { timeoutS });
+      if (o['json']) return json(io, result);
+      io.out(`pod ${result.name} removed (${plural(result.removed.length, 'container')}, ${result.seconds.toFixed(1)} s)`);
+    });
+
+  program
+    .command('inspect')
+    .description('print everything known about a pod as JSON')
+    .argument('<name>', 'pod name')
+    .action(async (rawName: string, _o: unknown, cmd: Command) => {
+      json(io, await inspectPod(context(cmd), parsePodName(rawName)));
+    });
+
+  program
+    .command('build')
+    .description(`build the example app image (${DEFAULT_APP_IMAGE}) from Dockerfile.app`)
+    .option('-t, --tag <image>', 'image name', DEFAULT_APP_IMAGE)
+    .option('--base-image <image>', `base image (default ${OFFICIAL_BASE}, or ${localBase()} when that cannot be pulled)`)
+    .option('--local-base', `use ${localBase()}, made from this machine's node, without trying a registry`)
+    .option('--json', 'print the result as JSON')
+    .action(async (o: Record<string, string>, cmd: Command) => {
+      const result = await buildAppImage(context(cmd), {
+        tag: o['tag'],
+        ...(o['baseImage'] ? { baseImage: o['baseImage'] } : {}),
+        localBase: Boolean(o['localBase']),
+      });
+      if (o['json']) return json(io, result);
+      io.out(`built ${result.image} on ${result.base} (${result.seconds.toFixed(1)} s)`);
+    });
+}

@@ -1,0 +1,65 @@
+// The command line: commander for parsing and help; every failure becomes one line and an exit code.
+import { Command, CommanderError } from 'commander';
+import { ExitCode } from '../pod/errors.ts';
+import { packageVersion } from '../package-info.ts';
+import { connectRuntime } from '../runtime/index.ts';
+import { registerCommands } from './commands.ts';
+import { reportError, type GlobalFlags, type Io } from './io.ts';
+
+const EXIT_CODES = `
+Exit codes:
+  0  done
+  1  the engine refused or something failed (the message says what)
+  2  bad usage: a flag, a name, a port spec
+  3  the container engine cannot be reached (start dockerd, or set DOCKER_HOST)
+  4  not found: the pod, or an image
+  5  conflict: the pod already exists, or a host port is taken
+  6  replicas did not become ready (they exited, or never listened)
+
+Engine: DOCKER_HOST (unix:///var/run/docker.sock by default; Podman's API socket works too).`;
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('reuseport-pod')
+    .description('Run N replicas of a server on ONE host port: a sandbox container publishes the port, the replicas share its network namespace and listen with SO_REUSEPORT, and the kernel balances connections. No proxy in the path.')
+    .version(packageVersion, '-V, --version')
+    .option('--debug', 'show stack traces and engine details on errors')
+    .option('-q, --quiet', 'no progress lines on stderr')
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', EXIT_CODES)
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      outputError: (s, write) => write(`reuseport-pod: ${s.replace(/^error: /, '').trimEnd()}`),
+    });
+  program.exitOverride();
+  registerCommands(program, io, (cmd) => {
+    const flags = cmd.optsWithGlobals<GlobalFlags>();
+    return {
+      runtime: connectRuntime(),
+      version: packageVersion,
+      progress: (line) => {
+        if (!flags.quiet) io.err(line);
+      },
+      warn: (line) => io.err(`reuseport-pod: warning: ${line}`),
+    };
+  });
+  for (const sub of program.commands) {
+    sub.exitOverride().configureOutput(program.configureOutput()).showHelpAfterError(`(add --help for usage: reuseport-pod ${sub.name()} --help)`);
+  }
+  return program;
+}
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const program = buildProgram(io);
+  const debug = argv.includes('--debug');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version "fail" with exit code 0; parse errors are usage errors, already printed.
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    return reportError(io, err, debug);
+  }
+}

@@ -1,0 +1,98 @@
+// create: sandbox first (it alone publishes the ports), then the replicas joining its network
+// namespace, then wait until every replica listens. Any failure removes what this call made.
+import { DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
+import { engineMessage, isPortTaken, statusOf } from '../runtime/docker-errors.ts';
+import type { PodContext } from './context.ts';
+import { ExitCode, PodError } from './errors.ts';
+import { assertHostPortsFree, engineIsLocal } from './host-ports.ts';
+import { ensureAppImage, ensureSandboxImage } from './images.ts';
+import { sandboxLabels, sandboxName } from './names.ts';
+import { observePod } from './observe.ts';
+import { startReplicas, waitReady, type StartedReplica } from './replicas.ts';
+import { formatPort, type PodSpec } from './spec.ts';
+import { Undo } from './undo.ts';
+
+export interface CreateOptions {
+  sandboxImage?: string;
+  waitTimeoutMs: number;
+}
+
+export interface CreateResult {
+  name: string;
+  sandbox: { id: string; name: string };
+  replicas: StartedReplica[];
+  ports: string[];
+  image: string;
+  seconds: number;
+}
+
+// Lets the kernel hand a closing listener's queued connections to its siblings (Linux 5.14+),
+// which makes scale-down lossless. Per network namespace, so it is set on the sandbox only.
+const POD_SYSCTLS = { 'net.ipv4.tcp_migrate_req': '1' };
+
+function exists(name: string, replicas: number): PodError {
+  return new PodError(
+    `pod "${name}" already exists (${replicas} replica${replicas === 1 ? '' : 's'}); use \`reuseport-pod scale ${name} --replicas N\`, or \`reuseport-pod rm ${name}\` first`,
+    ExitCode.conflict,
+  );
+}
+
+async function runSandbox(ctx: PodContext, spec: PodSpec, image: string): Promise<string> {
+  const config = { name: sandboxName(spec.name), image, labels: sandboxLabels(spec, ctx.version), ports: spec.ports, sysctls: POD_SYSCTLS };
+  try {
+    return await ctx.runtime.runPodSandbox(config);
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause ?? err;
+    if (statusOf(cause) === 409) {
+      const other = await observePod(ctx.runtime, spec.name);
+      if (other) throw exists(spec.name, other.replicas.length);
+      throw new PodError(`a container named "${config.name}" already exists and was not made by reuseport-pod; remove or rename it, or choose another pod name`, ExitCode.conflict);
+    }
+    if (isPortTaken(cause)) {
+      const ports = spec.ports.map(formatPort).join(', ');
+      throw new PodError(`a host port of ${ports} is already in use (${engineMessage(cause).replace(/^.*?: (?=Bind|Error starting)/, '')}); choose a free host port with --port`, ExitCode.conflict, { cause: err });
+    }
+    if (/tcp_migrate_req/.test(engineMessage(cause))) {
+      // Kernels before 5.14 lack the sysctl; the pod still works, scale-down may reset a few queued connections.
+      ctx.warn('this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): scale-down may reset connections waiting in a closing listener\'s queue');
+      return ctx.runtime.runPodSandbox({ ...config, sysctls: {} });
+    }
+    throw err;
+  }
+}
+
+export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateOptions): Promise<CreateResult> {
+  const started = Date.now();
+  await ctx.runtime.info(); // "engine down" before anything else
+  const existing = await observePod(ctx.runtime, spec.name);
+  if (existing) throw exists(spec.name, existing.replicas.length);
+
+  if (engineIsLocal(ctx.runtime.endpoint)) await assertHostPortsFree(spec.ports);
+  const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
+  await Promise.all([ensureAppImage(ctx, spec.image), ensureSandboxImage(ctx, sandboxImage)]);
+
+  const undo = new Undo(ctx.runtime);
+  try {
+    ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);
+    const sandboxId = await runSandbox(ctx, spec, sandboxImage);
+    undo.sandboxMade(sandboxId);
+
+    ctx.progress(`Starting ${spec.replicas} replica${spec.replicas === 1 ? '' : 's'} of ${spec.image} ...`);
+    const numbers = Array.from({ length: spec.replicas }, (_, i) => i + 1);
+    const replicas = await startReplicas(ctx, spec.name, spec, sandboxId, numbers, undo);
+    await waitReady(ctx, spec, sandboxId, spec.replicas, replicas, options.waitTimeoutMs);
+
+    return {
+      name: spec.name,
+      sandbox: { id: sandboxId, name: sandboxName(spec.name) },
+      replicas,
+      ports: spec.ports.map(formatPort),
+      image: spec.image,
+      seconds: (Date.now() - started) / 1000,
+    };
+  } catch (err) {
+    ctx.progress('Failed; removing what this create made ...');
+    await undo.run();
+    throw err;
+  }
+}

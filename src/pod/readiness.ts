@@ -1,0 +1,82 @@
+// A replica is ready when its listener shows up in the pod's network namespace. The sandbox's
+// pause program counts LISTEN sockets on a port (`/pause --listeners PORT`), so readiness works
+// for any replica image and any engine that can exec, and never needs a fixed sleep.
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Runtime } from '../runtime/runtime.ts';
+import { ExitCode, PodError } from './errors.ts';
+
+export interface WaitOptions {
+  sandboxId: string;
+  port: number;
+  /** Listeners to wait for on `port`. */
+  count: number;
+  /** Containers that must stay up meanwhile: one that exits fails the wait at once. */
+  watch: Array<{ id: string; name: string }>;
+  timeoutMs: number;
+}
+
+export async function countListeners(runtime: Runtime, sandboxId: string, port: number): Promise<number | undefined> {
+  const result = await runtime.exec(sandboxId, ['/pause', '--listeners', String(port)]).catch(() => undefined);
+  if (!result || result.exitCode !== 0) return undefined;
+  const n = Number.parseInt(result.stdout.trim(), 10);
+  return Number.isNaN(n) ? undefined : n;
+}
+
+async function lastLogLines(runtime: Runtime, id: string, lines = 10): Promise<string> {
+  try {
+    const stream = await runtime.logs(id, { follow: false, tail: lines });
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+    return Buffer.concat(chunks)
+      .toString()
+      .split('\n')
+      .map((l) => l.replace(/^\S+Z /, '').trimEnd())
+      .filter(Boolean)
+      .map((l) => `    ${l}`)
+      .join('\n');
+  } catch {
+    return '';
+  }
+}
+
+async function failIfExited(runtime: Runtime, watch: WaitOptions['watch']): Promise<void> {
+  for (const w of watch) {
+    const s = await runtime.containerStatus(w.id);
+    if (s.state === 'exited' || s.state === 'dead' || s.restartCount > 0) {
+      const logs = await lastLogLines(runtime, w.id);
+      throw new PodError(
+        `replica ${w.name} exited${s.exitCode === undefined ? '' : ` with code ${s.exitCode}`} before it was listening` +
+          (logs ? `; its last log lines:\n${logs}` : ' and logged nothing') +
+          '\n  (does the image listen on $PORT with SO_REUSEPORT? see the README)',
+        ExitCode.notReady,
+      );
+    }
+  }
+}
+
+/**
+ * Resolves with the number of listeners seen, or `undefined` when the sandbox cannot count them
+ * (a --sandbox-image without our pause program): then only "running" can be checked.
+ */
+export async function waitForListeners(runtime: Runtime, opts: WaitOptions): Promise<number | undefined> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let pause = 20;
+  for (let attempt = 0; ; attempt++) {
+    const n = await countListeners(runtime, opts.sandboxId, opts.port);
+    if (n === undefined && attempt === 0) {
+      await failIfExited(runtime, opts.watch);
+      return undefined;
+    }
+    if (n !== undefined && n >= opts.count) return n;
+    await failIfExited(runtime, opts.watch);
+    if (Date.now() > deadline) {
+      throw new PodError(
+        `only ${n ?? 0} of ${opts.count} listeners came up on port ${opts.port} within ${Math.round(opts.timeoutMs / 1000)} s; ` +
+          'check `reuseport-pod logs` — does the app listen on $PORT with SO_REUSEPORT?',
+        ExitCode.notReady,
+      );
+    }
+    await delay(pause);
+    pause = Math.min(pause * 2, 250);
+  }
+}

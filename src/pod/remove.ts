@@ -1,0 +1,28 @@
+// rm: replicas first (gracefully), then the sandbox. Removing a sandbox under joined replicas
+// strands them, and Podman refuses it outright.
+import type { PodContext } from './context.ts';
+import { requirePod } from './observe.ts';
+import { stopAndRemove } from './replicas.ts';
+
+export interface RemoveResult {
+  name: string;
+  removed: string[];
+  seconds: number;
+}
+
+export async function removePod(ctx: PodContext, name: string, options: { timeoutS?: number }): Promise<RemoveResult> {
+  const started = Date.now();
+  const pod = await requirePod(ctx.runtime, name);
+  const timeoutS = options.timeoutS ?? pod.spec?.stopTimeout ?? 10;
+  const removed: string[] = [];
+  if (pod.replicas.length > 0) {
+    ctx.progress(`Stopping ${pod.replicas.length} replica${pod.replicas.length === 1 ? '' : 's'} (up to ${timeoutS} s to drain) ...`);
+    await stopAndRemove(ctx, pod.replicas.map((r) => r.container.id), timeoutS);
+    removed.push(...pod.replicas.map((r) => r.container.name));
+  }
+  if (pod.sandbox) {
+    await stopAndRemove(ctx, [pod.sandbox.id], timeoutS);
+    removed.push(pod.sandbox.name);
+  }
+  return { name, removed, seconds: (Date.now() - started) / 1000 };
+}

@@ -1,0 +1,95 @@
+// Starting and stopping replicas, shared by create, scale and rm. Independent engine calls run in
+// parallel: ten replicas one after the other are ten times slower than they need to be.
+import type { ContainerConfig } from '../runtime/runtime.ts';
+import type { PodContext } from './context.ts';
+import { ExitCode, PodError } from './errors.ts';
+import { replicaLabels, replicaName, type StoredSpec } from './names.ts';
+import { waitForListeners } from './readiness.ts';
+import { statusOf } from '../runtime/docker-errors.ts';
+import type { Undo } from './undo.ts';
+
+export interface StartedReplica {
+  n: number;
+  id: string;
+  name: string;
+}
+
+export function replicaConfig(pod: string, n: number, spec: StoredSpec, version: string): ContainerConfig {
+  const [first] = spec.ports;
+  return {
+    name: replicaName(pod, n),
+    image: spec.image,
+    labels: replicaLabels(pod, n, version),
+    env: { ...spec.env, INSTANCE: replicaName(pod, n), PORT: String(first?.containerPort ?? 8080) },
+    stopTimeout: spec.stopTimeout,
+  };
+}
+
+function nameTaken(err: unknown, name: string): PodError | undefined {
+  const cause = (err as { cause?: unknown }).cause;
+  if (statusOf(cause) !== 409) return undefined;
+  return new PodError(
+    `a container named "${name}" already exists and is not a replica of this pod; remove or rename it (reuseport-pod never touches containers it did not make)`,
+    ExitCode.conflict,
+    { cause: err },
+  );
+}
+
+/** Creates and starts replicas `numbers` in the sandbox's namespace; each one made is recorded in `undo`. */
+export async function startReplicas(
+  ctx: PodContext,
+  pod: string,
+  spec: StoredSpec,
+  sandboxId: string,
+  numbers: number[],
+  undo: Undo,
+): Promise<StartedReplica[]> {
+  const results = await Promise.allSettled(
+    numbers.map(async (n) => {
+      const config = replicaConfig(pod, n, spec, ctx.version);
+      let id: string;
+      try {
+        id = await ctx.runtime.createContainer(sandboxId, config);
+      } catch (err) {
+        throw nameTaken(err, config.name) ?? err;
+      }
+      undo.replica(id);
+      await ctx.runtime.startContainer(id);
+      return { n, id, name: config.name };
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<StartedReplica>).value);
+}
+
+export async function waitReady(
+  ctx: PodContext,
+  spec: StoredSpec,
+  sandboxId: string,
+  expected: number,
+  started: StartedReplica[],
+  timeoutMs: number,
+): Promise<void> {
+  const [first] = spec.ports;
+  if (!first || expected === 0) return;
+  ctx.progress(`Waiting for ${expected} listener${expected === 1 ? '' : 's'} on port ${first.containerPort} ...`);
+  const seen = await waitForListeners(ctx.runtime, {
+    sandboxId,
+    port: first.containerPort,
+    count: expected,
+    watch: started.map(({ id, name }) => ({ id, name })),
+    timeoutMs,
+  });
+  if (seen === undefined) ctx.warn('the sandbox image cannot count listeners (no /pause --listeners): checked only that the replicas are running');
+}
+
+/** SIGTERM, up to `timeoutS` to drain, then SIGKILL; then remove. */
+export async function stopAndRemove(ctx: PodContext, ids: string[], timeoutS: number): Promise<void> {
+  await Promise.all(
+    ids.map(async (id) => {
+      await ctx.runtime.stopContainer(id, timeoutS);
+      await ctx.runtime.removeContainer(id);
+    }),
+  );
+}

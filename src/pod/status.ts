@@ -1,0 +1,113 @@
+// ps, ls and inspect: what runs, computed from the engine each time.
+import type { ContainerStatus } from '../runtime/runtime.ts';
+import type { PodContext } from './context.ts';
+import { observeAllPods, requirePod, type ObservedPod } from './observe.ts';
+import { countListeners } from './readiness.ts';
+import { formatPort } from './spec.ts';
+
+export interface ReplicaRow {
+  name: string;
+  replica: number;
+  id: string;
+  state: string;
+  restarts: number;
+  startedAt: string | null;
+  uptimeSeconds: number | null;
+  image: string;
+}
+
+export interface PodRow {
+  name: string;
+  ports: string[];
+  image: string;
+  /** Replicas whose listener is up (running replicas when the sandbox cannot count them). */
+  ready: number;
+  desired: number;
+  sandbox: string;
+  state: 'running' | 'degraded' | 'stopped';
+}
+
+const uptime = (s: ContainerStatus, now: number): number | null =>
+  s.state === 'running' && s.startedAt ? Math.max(0, Math.round((now - s.startedAt.getTime()) / 1000)) : null;
+
+export async function replicaRows(ctx: PodContext, pod: ObservedPod): Promise<ReplicaRow[]> {
+  const now = Date.now();
+  const statuses = await Promise.all(pod.replicas.map((r) => ctx.runtime.containerStatus(r.container.id)));
+  return pod.replicas.map((r, i) => {
+    const s = statuses[i] as ContainerStatus;
+    return {
+      name: r.container.name,
+      replica: r.n,
+      id: r.container.id.slice(0, 12),
+      state: s.state,
+      restarts: s.restartCount,
+      startedAt: s.startedAt?.toISOString() ?? null,
+      uptimeSeconds: uptime(s, now),
+      image: s.image,
+    };
+  });
+}
+
+export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow> {
+  const running = pod.replicas.filter((r) => r.container.state === 'running').length;
+  const [first] = pod.spec?.ports ?? [];
+  let ready = 0;
+  if (pod.sandbox?.state === 'running') {
+    const listeners = first ? await countListeners(ctx.runtime, pod.sandbox.id, first.containerPort) : undefined;
+    ready = Math.min(running, listeners ?? running);
+  }
+  const desired = pod.replicas.length;
+  return {
+    name: pod.name,
+    ports: (pod.spec?.ports ?? []).map(formatPort),
+    image: pod.spec?.image ?? pod.replicas[0]?.container.image ?? '',
+    ready,
+    desired,
+    sandbox: pod.sandbox?.state ?? 'missing',
+    state: pod.sandbox?.state !== 'running' || ready === 0 ? 'stopped' : ready < desired ? 'degraded' : 'running',
+  };
+}
+
+export async function listPods(ctx: PodContext): Promise<PodRow[]> {
+  const pods = await observeAllPods(ctx.runtime);
+  return Promise.all(pods.map((p) => podRow(ctx, p)));
+}
+
+export async function podProcesses(ctx: PodContext, name: string): Promise<{ pod: PodRow; replicas: ReplicaRow[] }> {
+  const pod = await requirePod(ctx.runtime, name);
+  const [row, replicas] = await Promise.all([podRow(ctx, pod), replicaRows(ctx, pod)]);
+  return { pod: row, replicas };
+}
+
+export async function inspectPod(ctx: PodContext, name: string): Promise<object> {
+  const pod = await requirePod(ctx.runtime, name);
+  const [row, sandbox, replicas] = await Promise.all([
+    podRow(ctx, pod),
+    pod.sandbox ? ctx.runtime.containerStatus(pod.sandbox.id) : undefined,
+    Promise.all(pod.replicas.map((r) => ctx.runtime.containerStatus(r.container.id))),
+  ]);
+  return {
+    ...row,
+    spec: pod.spec ?? null,
+    sandbox: sandbox && {
+      id: sandbox.id,
+      name: sandbox.name,
+      image: sandbox.image,
+      state: sandbox.state,
+      ports: sandbox.ports.map(formatPort),
+      sysctls: sandbox.sysctls,
+      restarts: sandbox.restartCount,
+    },
+    replicas: replicas.map((s, i) => ({
+      replica: pod.replicas[i]?.n,
+      id: s.id,
+      name: s.name,
+      image: s.image,
+      state: s.state,
+      networkMode: s.networkMode,
+      restarts: s.restartCount,
+      startedAt: s.startedAt?.toISOString() ?? null,
+      env: { INSTANCE: s.env['INSTANCE'], PORT: s.env['PORT'] },
+    })),
+  };
+}

@@ -1,0 +1,321 @@
+// The Docker Engine API through dockerode (Podman's Docker-compatible API speaks the same).
+import Docker from 'dockerode';
+import { PassThrough, type Readable } from 'node:stream';
+import { ExitCode, PodError } from '../pod/errors.ts';
+import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
+import type {
+  BuildOptions,
+  ContainerConfig,
+  ContainerState,
+  ContainerStatus,
+  ContainerSummary,
+  EngineInfo,
+  LogOptions,
+  PublishedPort,
+  Runtime,
+  SandboxConfig,
+} from './runtime.ts';
+
+const RESTART_POLICY = { Name: 'unless-stopped', MaximumRetryCount: 0 };
+
+export function describeEndpoint(env: NodeJS.ProcessEnv = process.env): string {
+  return env['DOCKER_HOST'] || 'unix:///var/run/docker.sock';
+}
+
+function portKey(p: PublishedPort): string {
+  return `${p.containerPort}/tcp`;
+}
+
+function toDate(text: string | undefined): Date | undefined {
+  if (!text || text.startsWith('0001-')) return undefined;
+  const d = new Date(text);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+function envObject(list: string[] | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=');
+    if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return env;
+}
+
+export class DockerRuntime implements Runtime {
+  readonly endpoint: string;
+  private readonly docker: Docker;
+
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    this.endpoint = describeEndpoint(env);
+    try {
+      // docker-modem reads DOCKER_HOST (unix://, tcp://, ssh://) itself.
+      this.docker = new Docker();
+    } catch (err) {
+      throw new PodError(`DOCKER_HOST="${env['DOCKER_HOST']}" is not an engine address: use unix:///path/to/docker.sock or tcp://HOST:PORT`, ExitCode.usage, { cause: err });
+    }
+  }
+
+  /** Every engine call goes through here, so that "engine down" reads the same everywhere. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof PodError) throw err;
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`${what}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+  }
+
+  async info(): Promise<EngineInfo> {
+    const v = await this.call('asking the engine for its version', () => this.docker.version());
+    const isPodman = (v.Components ?? []).some((c: { Name?: string }) => /podman/i.test(c.Name ?? ''));
+    return { engine: isPodman ? 'podman' : 'docker', version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint };
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`inspecting image ${ref}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+  }
+
+  async pullImage(ref: string, onProgress?: (line: string) => void): Promise<void> {
+    const stream = await this.call(`pulling ${ref}`, () => this.docker.pull(ref) as Promise<NodeJS.ReadableStream>);
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: Array<{ error?: string }>) => {
+          const failed = err ?? output.find((o) => o.error);
+          if (failed) reject(new PodError(`pulling ${ref} failed: ${engineMessage(failed instanceof Error ? failed : failed.error)}`, ExitCode.notFound));
+          else resolve();
+        },
+        (event: { status?: string; id?: string }) => onProgress?.(`${event.id ? `${event.id}: ` : ''}${event.status ?? ''}`),
+      );
+    });
+  }
+
+  async buildImage(options: BuildOptions): Promise<void> {
+    const stream = await this.call(`building ${options.tag}`, () =>
+      this.docker.buildImage(
+        { context: options.context, src: options.files },
+        {
+          t: options.tag,
+          dockerfile: options.dockerfile,
+          buildargs: options.buildArgs ?? {},
+          labels: options.labels ?? {},
+          rm: true,
+          forcerm: true,
+        },
+      ),
+    );
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: Array<{ error?: string }>) => {
+          const failed = err?.message ?? output.find((o) => o.error)?.error;
+          if (failed) reject(new PodError(`building ${options.tag} failed: ${failed.trim()}`, ExitCode.failure));
+          else resolve();
+        },
+        (event: { stream?: string; status?: string }) => {
+          const line = (event.stream ?? event.status ?? '').trim();
+          if (line) options.onProgress?.(line);
+        },
+      );
+    });
+  }
+
+  async runPodSandbox(config: SandboxConfig): Promise<string> {
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+    for (const p of config.ports) {
+      exposed[portKey(p)] = {};
+      (bindings[portKey(p)] ??= []).push({ HostIp: p.hostIp ?? '', HostPort: String(p.hostPort) });
+    }
+    const container = await this.call(`creating sandbox ${config.name}`, () =>
+      this.docker.createContainer({
+        name: config.name,
+        Image: config.image,
+        Labels: config.labels,
+        ExposedPorts: exposed,
+        HostConfig: {
+          PortBindings: bindings,
+          Sysctls: config.sysctls,
+          CapDrop: ['ALL'],
+          ReadonlyRootfs: true,
+          SecurityOpt: ['no-new-privileges'],
+          RestartPolicy: RESTART_POLICY,
+        },
+      }),
+    );
+    try {
+      await this.call(`starting sandbox ${config.name}`, () => container.start());
+    } catch (err) {
+      // CRI's RunPodSandbox is all or nothing: a sandbox that cannot start is not left Created.
+      await this.removeContainer(container.id).catch(() => undefined);
+      throw err;
+    }
+    return container.id;
+  }
+
+  stopPodSandbox(id: string, timeoutS: number): Promise<void> {
+    return this.stopContainer(id, timeoutS);
+  }
+
+  removePodSandbox(id: string): Promise<void> {
+    return this.removeContainer(id);
+  }
+
+  async createContainer(sandboxId: string, config: ContainerConfig): Promise<string> {
+    const container = await this.call(`creating ${config.name}`, () =>
+      this.docker.createContainer({
+        name: config.name,
+        Image: config.image,
+        Labels: config.labels,
+        Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
+        StopTimeout: config.stopTimeout,
+        HostConfig: {
+          NetworkMode: `container:${sandboxId}`,
+          RestartPolicy: RESTART_POLICY,
+          SecurityOpt: ['no-new-privileges'],
+        },
+      }),
+    );
+    return container.id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await this.call(`starting ${id.slice(0, 12)}`, () => this.docker.getContainer(id).start());
+  }
+
+  async stopContainer(id: string, timeoutS: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: timeoutS });
+    } catch (err) {
+      if (statusOf(err) === 304 || statusOf(err) === 404) return; // already stopped or gone
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`stopping ${id.slice(0, 12)}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      // 409 "removal already in progress": someone else is removing it; that is what we want.
+      if (statusOf(err) === 409 && /already in progress/.test(engineMessage(err))) return;
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`removing ${id.slice(0, 12)}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    const list = await this.call('listing containers', () => this.docker.listContainers({ all: true, filters: { label } }));
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      image: c.Image,
+      labels: c.Labels ?? {},
+      state: c.State as ContainerState,
+      status: c.Status,
+      created: c.Created,
+    }));
+  }
+
+  async containerStatus(id: string): Promise<ContainerStatus> {
+    let c: Docker.ContainerInspectInfo;
+    try {
+      c = await this.docker.getContainer(id).inspect();
+    } catch (err) {
+      if (statusOf(err) === 404) throw new PodError(`container ${id.slice(0, 12)} is gone`, ExitCode.notFound, { cause: err });
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`inspecting ${id.slice(0, 12)}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+    const ports: PublishedPort[] = [];
+    for (const [key, binds] of Object.entries(c.HostConfig.PortBindings ?? {})) {
+      for (const b of (binds as Array<{ HostIp?: string; HostPort?: string }>) ?? []) {
+        const p: PublishedPort = { hostPort: Number(b.HostPort), containerPort: Number.parseInt(key, 10) };
+        if (b.HostIp) p.hostIp = b.HostIp;
+        ports.push(p);
+      }
+    }
+    const status: ContainerStatus = {
+      id: c.Id,
+      name: c.Name.replace(/^\//, ''),
+      image: c.Config.Image,
+      labels: c.Config.Labels ?? {},
+      state: c.State.Status as ContainerState,
+      status: c.State.Status,
+      created: Math.floor(new Date(c.Created).getTime() / 1000),
+      restartCount: c.RestartCount ?? 0,
+      pid: c.State.Pid ?? 0,
+      networkMode: c.HostConfig.NetworkMode ?? '',
+      ports,
+      sysctls: (c.HostConfig as { Sysctls?: Record<string, string> }).Sysctls ?? {},
+      env: envObject(c.Config.Env),
+    };
+    const startedAt = toDate(c.State.StartedAt);
+    const finishedAt = toDate(c.State.FinishedAt);
+    if (startedAt) status.startedAt = startedAt;
+    if (finishedAt) status.finishedAt = finishedAt;
+    if (c.State.Status === 'exited' || c.State.Status === 'dead') status.exitCode = c.State.ExitCode;
+    return status;
+  }
+
+  async exec(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    return this.call(`running ${cmd[0]} in ${id.slice(0, 12)}`, async () => {
+      const exec = await this.docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+      const stream = await exec.start({ hijack: true, stdin: false });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const stdout = new PassThrough().on('data', (b: Buffer) => out.push(b));
+      const stderr = new PassThrough().on('data', (b: Buffer) => err.push(b));
+      this.docker.modem.demuxStream(stream, stdout, stderr);
+      await new Promise<void>((resolve, reject) => {
+        stream.on('end', resolve).on('close', resolve).on('error', reject);
+      });
+      const { ExitCode: code } = await exec.inspect();
+      return { exitCode: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+    });
+  }
+
+  async logs(id: string, options: LogOptions): Promise<Readable> {
+    const container = this.docker.getContainer(id);
+    const raw = await this.call(`reading logs of ${id.slice(0, 12)}`, () =>
+      container.logs({
+        follow: options.follow as true,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        ...(options.tail === undefined ? {} : { tail: options.tail }),
+      }) as unknown as Promise<NodeJS.ReadableStream | Buffer>,
+    );
+    // Without a TTY the engine multiplexes stdout and stderr in 8-byte framed chunks.
+    const out = new PassThrough();
+    if (Buffer.isBuffer(raw)) {
+      out.end(demuxBuffer(raw));
+      return out;
+    }
+    this.docker.modem.demuxStream(raw, out, out);
+    raw.on('end', () => out.end());
+    raw.on('close', () => out.end());
+    return out;
+  }
+}
+
+/** The engine's framing: 1 byte stream id, 3 zero bytes, 4 bytes big-endian length, payload. */
+export function demuxBuffer(buf: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= buf.length) {
+    const size = buf.readUInt32BE(at + 4);
+    parts.push(buf.subarray(at + 8, at + 8 + size));
+    at += 8 + size;
+  }
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,112 @@
+// The engine interface, in the words of the Kubernetes CRI RuntimeService (RunPodSandbox,
+// CreateContainer, ...), so that pod logic stays engine-free and a second engine is one file.
+import type { Readable } from 'node:stream';
+
+export interface PublishedPort {
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+export interface SandboxConfig {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  ports: PublishedPort[];
+  /** Namespaced sysctls for the pod's network namespace (set on the sandbox only). */
+  sysctls: Record<string, string>;
+}
+
+export interface ContainerConfig {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  env: Record<string, string>;
+  /** Seconds between SIGTERM and SIGKILL on stop. */
+  stopTimeout: number;
+}
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  state: ContainerState;
+  /** The engine's own words, e.g. "Up 3 minutes". */
+  status: string;
+  /** Unix seconds. */
+  created: number;
+}
+
+export interface ContainerStatus extends ContainerSummary {
+  restartCount: number;
+  startedAt?: Date;
+  finishedAt?: Date;
+  exitCode?: number;
+  /** The container's main process as the engine's host sees it (0 when not running). */
+  pid: number;
+  networkMode: string;
+  ports: PublishedPort[];
+  sysctls: Record<string, string>;
+  env: Record<string, string>;
+}
+
+export interface EngineInfo {
+  engine: string;
+  version: string;
+  apiVersion: string;
+  endpoint: string;
+}
+
+export interface LogOptions {
+  follow: boolean;
+  tail?: number;
+}
+
+export interface LogLine {
+  time: Date;
+  stream: 'stdout' | 'stderr';
+  text: string;
+}
+
+export interface BuildOptions {
+  /** Folder the listed files are taken from. */
+  context: string;
+  files: string[];
+  dockerfile: string;
+  tag: string;
+  buildArgs?: Record<string, string>;
+  labels?: Record<string, string>;
+  onProgress?: (line: string) => void;
+}
+
+export interface Runtime {
+  readonly endpoint: string;
+  info(): Promise<EngineInfo>;
+
+  imageExists(ref: string): Promise<boolean>;
+  /** Pull an image; rejects with a PodError saying why (no registry, no such image). */
+  pullImage(ref: string, onProgress?: (line: string) => void): Promise<void>;
+  buildImage(options: BuildOptions): Promise<void>;
+
+  /** Creates and starts the sandbox: the container that owns the pod's network namespace. */
+  runPodSandbox(config: SandboxConfig): Promise<string>;
+  stopPodSandbox(id: string, timeoutS: number): Promise<void>;
+  removePodSandbox(id: string): Promise<void>;
+
+  /** Creates a container that joins the sandbox's network namespace. */
+  createContainer(sandboxId: string, config: ContainerConfig): Promise<string>;
+  startContainer(id: string): Promise<void>;
+  stopContainer(id: string, timeoutS: number): Promise<void>;
+  removeContainer(id: string): Promise<void>;
+
+  /** Containers (sandboxes included) carrying every one of these labels (value '' = any value). */
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  containerStatus(id: string): Promise<ContainerStatus>;
+
+  /** Runs a command in a running container; resolves with its exit code and output. */
+  exec(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  logs(id: string, options: LogOptions): Promise<Readable>;
+}
