@@ -17,6 +17,7 @@ import {
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 const nodeHasBuiltin = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 const paths: ReusePortPath[] = nodeHasBuiltin ? ['builtin', 'addon'] : ['addon'];
+const noIpv6 = !(await ipv6LoopbackAvailable()) && '::1 cannot be bound in this environment (IPv6 disabled)';
 
 /** Runs fn with REUSEPORT_POD_PATH set to value (undefined: unset), then restores it. */
 async function withPathEnv<T>(value: string | undefined, fn: () => Promise<T>): Promise<T> {
@@ -91,10 +92,13 @@ for (const path of paths) {
     const port = portOf(plain);
     const server = net.createServer();
     const err = await listen(server, opts({ port, host: '127.0.0.1' })).then(
-      () => t.fail('listen should have failed'),
+      () => null,
       (e: NodeJS.ErrnoException & { address?: string; port?: number }) => e,
     );
-    if (!err) return;
+    if (!err) {
+      t.fail('listen should have failed');
+      return;
+    }
     t.type(err, Error);
     t.equal(err.code, 'EADDRINUSE');
     t.equal(err.errno, -98);
@@ -135,11 +139,7 @@ for (const path of paths) {
     t.equal(await fetchId(result.port, '127.0.0.1'), 'x');
   });
 
-  t.test(`${path}: IPv6 loopback`, async (t) => {
-    if (!(await ipv6LoopbackAvailable())) {
-      t.skip('::1 cannot be bound in this environment (IPv6 disabled)');
-      return;
-    }
+  t.test(`${path}: IPv6 loopback`, { skip: noIpv6 }, async (t) => {
     for (const ipv6Only of [false, true]) {
       const a = idServer('a');
       const b = idServer('b');
@@ -152,11 +152,7 @@ for (const path of paths) {
     }
   });
 
-  t.test(`${path}: ipv6Only decides whether '::' also takes the IPv4 port`, async (t) => {
-    if (!(await ipv6LoopbackAvailable())) {
-      t.skip('::1 cannot be bound in this environment (IPv6 disabled)');
-      return;
-    }
+  t.test(`${path}: ipv6Only decides whether '::' also takes the IPv4 port`, { skip: noIpv6 }, async (t) => {
     // Bind only, no traffic: with ipv6Only the same port stays free on 127.0.0.1, without it
     // the dual-stack socket holds it and a plain IPv4 listener gets EADDRINUSE.
     const v6only = net.createServer();
@@ -191,7 +187,7 @@ for (const path of paths) {
 t.test('malformed arguments are refused before any syscall', async (t) => {
   const before = openFdCount();
   const server = net.createServer();
-  const cases: Array<[string, unknown, object]> = [
+  const cases: Array<[string, unknown, { name: string; code: string; message?: RegExp }]> = [
     ['port -1', { port: -1 }, { name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT', message: /received -1$/ }],
     ['port 65536', { port: 65536 }, { name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT', message: /received 65536$/ }],
     ['port 1.5', { port: 1.5 }, { name: 'RangeError', code: 'ERR_SOCKET_BAD_PORT', message: /received 1\.5$/ }],
