@@ -162,8 +162,9 @@ Napi::Value OpenListener(const Napi::CallbackInfo& info) {
                                   : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
 
   Napi::Object result = Napi::Object::New(env);
-  result.Set("fd", Napi::Number::New(env, fd.release()));
   result.Set("port", Napi::Number::New(env, boundPort));
+  // Released last: from here on the caller owns the descriptor.
+  result.Set("fd", Napi::Number::New(env, fd.release()));
   return result;
 }
 
