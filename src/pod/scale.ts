@@ -45,7 +45,7 @@ export async function scalePod(ctx: PodContext, name: string, replicas: number, 
     }
   }
   if (plan.remove.length > 0) {
-    const going = pod.replicas.filter((r) => plan.remove.includes(r.n));
+    const going = plan.remove.flatMap((n) => pod.replicas.filter((r) => r.n === n));
     ctx.progress(`Stopping ${going.map((r) => r.container.name).join(', ')} (up to ${spec.stopTimeout} s to drain) ...`);
     await stopAndRemove(ctx, going.map((r) => r.container.id), spec.stopTimeout);
     result.removed = going.map((r) => r.container.name);
