@@ -11,20 +11,18 @@ set -euo pipefail
 require_docker
 cd "$ROOT"
 
-# Native: build/Release/pause and reuseport.node. `npm run build` alone would not do here:
-# node-gyp-build skips the compile as soon as the addon loads, even if pause is missing or stale.
-native_srcs=(binding.gyp native/pause.c native/reuseport.cc)
-if [ ! -x build/Release/pause ] || [ ! -e build/Release/reuseport.node ] || [ ! -e build/Makefile ]; then
-  say "native: building (npx node-gyp rebuild)"
-  npx --no-install node-gyp rebuild >/tmp/reuseport-pod-node-gyp.log 2>&1 \
-    || { tail -n 40 /tmp/reuseport-pod-node-gyp.log >&2; die "node-gyp rebuild failed (log: /tmp/reuseport-pod-node-gyp.log)"; }
-elif [ -n "$(find "${native_srcs[@]}" -newer build/Release/pause 2>/dev/null)" ] \
-  || [ -n "$(find "${native_srcs[@]}" -newer build/Release/reuseport.node 2>/dev/null)" ]; then
-  say "native: sources changed, rebuilding (npx node-gyp build)"
-  npx --no-install node-gyp build >/tmp/reuseport-pod-node-gyp.log 2>&1 \
-    || { tail -n 40 /tmp/reuseport-pod-node-gyp.log >&2; die "node-gyp build failed (log: /tmp/reuseport-pod-node-gyp.log)"; }
+# Native: build/Release/pause and reuseport.node. node-gyp's make knows what is stale (about 0.5 s
+# when nothing is); `node-gyp-build` alone would skip the compile as soon as the addon loads, even
+# with pause missing or out of date.
+pause_before="$(sha256sum build/Release/pause 2>/dev/null || true)"
+if ! { { [ -f build/Makefile ] || npx --no-install node-gyp configure; } && npx --no-install node-gyp build; } >/tmp/reuseport-pod-node-gyp.log 2>&1; then
+  tail -n 40 /tmp/reuseport-pod-node-gyp.log >&2
+  die "native build failed (log: /tmp/reuseport-pod-node-gyp.log)"
+fi
+if [ "$pause_before" = "$(sha256sum build/Release/pause)" ]; then
+  say "native: build/Release/pause up to date"
 else
-  say "native: build/Release/pause and reuseport.node are up to date"
+  say "native: built build/Release/pause ($(stat -c %s build/Release/pause) bytes) and reuseport.node"
 fi
 
 # TypeScript: dist/. Rebuilt when missing or older than any source.
