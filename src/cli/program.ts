@@ -19,18 +19,19 @@ Exit codes:
 Engine: DOCKER_HOST (unix:///var/run/docker.sock by default; Podman's API socket works too).`;
 
 export function buildProgram(io: Io): Command {
+  // Commander's errors become our one line, with where to read more on the same line.
+  const output = (help: string) => ({
+    writeOut: (s: string) => io.out(s.trimEnd()),
+    writeErr: (s: string) => io.err(s.trimEnd()),
+    outputError: (s: string, write: (s: string) => void) => write(`reuseport-pod: ${s.replace(/^error: /, '').trim()} (see ${help})`),
+  });
   const program = new Command('reuseport-pod')
     .description('Run N replicas of a server on ONE host port: a sandbox container publishes the port, the replicas share its network namespace and listen with SO_REUSEPORT, and the kernel balances connections. No proxy in the path.')
     .version(packageVersion, '-V, --version')
     .option('--debug', 'show stack traces and engine details on errors')
     .option('-q, --quiet', 'no progress lines on stderr')
-    .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', EXIT_CODES)
-    .configureOutput({
-      writeOut: (s) => io.out(s.trimEnd()),
-      writeErr: (s) => io.err(s.trimEnd()),
-      outputError: (s, write) => write(`reuseport-pod: ${s.replace(/^error: /, '').trimEnd()}`),
-    });
+    .configureOutput(output('reuseport-pod --help'));
   program.exitOverride();
   registerCommands(program, io, (cmd) => {
     const flags = cmd.optsWithGlobals<GlobalFlags>();
@@ -44,7 +45,7 @@ export function buildProgram(io: Io): Command {
     };
   });
   for (const sub of program.commands) {
-    sub.exitOverride().configureOutput(program.configureOutput()).showHelpAfterError(`(add --help for usage: reuseport-pod ${sub.name()} --help)`);
+    sub.exitOverride().configureOutput(output(`reuseport-pod ${sub.name()} --help`));
   }
   return program;
 }
