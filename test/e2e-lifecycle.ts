@@ -1,7 +1,8 @@
 // The product as a user meets it: the built CLI against a real dockerd, real containers, and plain
 // HTTP on 127.0.0.1. Checked with the docker CLI, not with the tool's own code.
+import { spawn } from 'node:child_process';
 import t from 'tap';
-import { cli, forceRemovePod, podContainers, requireEngine, spread } from './helpers/cli.ts';
+import { cli, cliPath, forceRemovePod, podContainers, requireEngine, spread } from './helpers/cli.ts';
 import { docker, ensureImages, inspect } from './helpers/docker.ts';
 import { freePort } from './helpers/http-client.ts';
 
@@ -73,6 +74,25 @@ t.test('create, scale, ps/ls, logs, rm', async (t) => {
     for (const n of [1, 2, 3]) t.match(logs.stdout, new RegExp(`^${POD}-${n} \\| ${POD}-${n} listening on 0\\.0\\.0\\.0:8080`, 'm'));
     const tail = await cli(['logs', POD, '--tail', '1']);
     t.equal(tail.stdout.trim().split('\n').length, 3, '--tail 1: one line per replica');
+  });
+
+  t.test('logs -f: lines appear as replicas write them', async (t) => {
+    const follow = spawn(process.execPath, [cliPath, 'logs', POD, '-f'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.teardown(() => void follow.kill());
+    let seen = '';
+    const appears = (re: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => re.test(seen) && resolve();
+        follow.stdout.setEncoding('utf8').on('data', (chunk: string) => ((seen += chunk), check()));
+        follow.once('exit', (code) => reject(new Error(`logs -f exited (${code}) before ${re}: ${seen}`)));
+        check();
+      });
+    await appears(new RegExp(`^${POD}-3 \\| ${POD}-3 listening`, 'm'));
+    // A graceful stop writes a last line: the follower must show it, prefixed, while running.
+    await docker('stop', `${POD}-2`);
+    await appears(new RegExp(`^${POD}-2 \\| ${POD}-2 stopped`, 'm'));
+    t.pass('the stop line of web-2 came through logs -f');
+    await docker('start', `${POD}-2`);
   });
 
   t.test('scale 3 -> 5 -> 1: the instances answering follow', async (t) => {
