@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import t from 'tap';
 import { cli, cliPath, forceRemovePod, podContainers, requireEngine, spread } from './helpers/cli.ts';
-import { docker, ensureImages, inspect } from './helpers/docker.ts';
+import { docker, ensureImages, inspect, waitFor } from './helpers/docker.ts';
 import { freePort } from './helpers/http-client.ts';
 
 const POD = 'e2e-life';
@@ -119,6 +119,14 @@ t.test('create, scale, ps/ls, logs, rm', async (t) => {
     const seconds = (Date.now() - started) / 1000;
     t.equal(await inspect(`${POD}-sandbox`, '.State.ExitCode'), 0, `sandbox exited 0 on SIGTERM (docker stop took ${seconds.toFixed(2)} s)`);
     await docker('start', `${POD}-sandbox`);
+    // The replica is still "Up" but sits in the old namespace: ls must not call the pod running.
+    t.equal(await inspect(`${POD}-1`, '.State.Running'), true, 'docker still shows the replica running');
+    const stranded = (JSON.parse((await cli(['ls', '--json'])).stdout) as Array<{ name: string; ready: number; state: string }>).find((p) => p.name === POD);
+    t.match(stranded, { ready: 0, state: 'stopped' }, 'ls counts no listener in the new namespace');
+    await docker('restart', '-t', '2', `${POD}-1`);
+    const healed = () => cli(['ls', '--json']).then((r) => (JSON.parse(r.stdout) as Array<{ name: string; ready: number }>).find((p) => p.name === POD)?.ready);
+    await waitFor('the restarted replica to listen in the new namespace', healed, (ready) => ready === 1, 30_000);
+    assertSpread(t, await spread(port, 20), POD, [1], 20, 1);
   });
 
   t.test('rm leaves nothing behind', async (t) => {

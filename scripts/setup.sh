@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Sets up this machine to build, demo and test reuseport-pod, and leaves a Docker engine running:
+#   1. Debian packages that are missing: docker.io, busybox-static, wrk, a C/C++ toolchain
+#   2. dockerd, started in the background when no engine answers (log: $DOCKERD_LOG)
+#   3. npm ci, Node 24 for the built-in reusePort tests (scripts/get-node24.sh)
+#   4. the build (addon, pause, TypeScript) and the local images (scripts/build-images.sh)
+# Idempotent: a second run only checks (a few seconds). Needs root for steps 1 and 2 when they have
+# work to do. .ci/run calls it with DOCKERD_PIDFILE set, to stop the dockerd it started afterwards.
+set -euo pipefail
+exec </dev/null
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+DOCKERD_LOG="${DOCKERD_LOG:-/tmp/reuseport-pod-dockerd.log}"
+step() { printf '\n==> %s\n' "$*"; }
+step_name="start"
+trap 'rc=$?; [ "$rc" -eq 0 ] || echo "setup: failed during: $step_name (exit $rc)" >&2' EXIT
+as_root() {
+  [ "$(id -u)" -eq 0 ] || { echo "setup: $1 needs root: run sudo bash scripts/setup.sh" >&2; exit 1; }
+}
+
+# ---------------------------------------------------------------------------------------------
+step_name="system packages"
+step "system packages"
+missing=()
+{ command -v docker && command -v dockerd; } >/dev/null 2>&1 || missing+=(docker.io)
+# node-base needs a *static* busybox (it goes into an image with no libraries of its own).
+if ! { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }; then missing+=(busybox-static); fi
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# The addon (g++) and the static pause (gcc + libc.a from libc6-dev), built by node-gyp (python3).
+{ command -v g++ && command -v gcc && command -v make && command -v python3; } >/dev/null 2>&1 || missing+=(build-essential python3)
+dpkg -s libc6-dev >/dev/null 2>&1 || missing+=(libc6-dev)
+if [ "${#missing[@]}" -gt 0 ]; then
+  as_root "installing ${missing[*]}"
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "all present: docker, dockerd, busybox (static), wrk, gcc/g++/make/python3, libc6-dev"
+fi
+command -v node >/dev/null || { echo "node is not installed (the project needs Node >= 20)" >&2; exit 1; }
+echo "node $(node --version), npm $(npm --version), $(docker --version)"
+
+# ---------------------------------------------------------------------------------------------
+step_name="Docker engine"
+step "Docker engine"
+if docker info >/dev/null 2>&1; then
+  echo "an engine answers already: $(docker version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}')"
+else
+  as_root "starting dockerd"
+  echo "no engine answers: starting dockerd (log: $DOCKERD_LOG)"
+  # setsid: its own process group, so a Ctrl-C meant for this script does not also hit dockerd
+  # half-way through; we stop it ourselves.
+  setsid dockerd >"$DOCKERD_LOG" 2>&1 &
+  started_dockerd=$!
+  [ -z "${DOCKERD_PIDFILE:-}" ] || echo "$started_dockerd" > "$DOCKERD_PIDFILE"
+  for _ in $(seq 120); do
+    docker info >/dev/null 2>&1 && break
+    kill -0 "$started_dockerd" 2>/dev/null || { tail -n 30 "$DOCKERD_LOG" >&2; echo "dockerd exited" >&2; exit 1; }
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { tail -n 30 "$DOCKERD_LOG" >&2; echo "dockerd did not answer within 60 s" >&2; exit 1; }
+  echo "dockerd up (pid $started_dockerd): $(docker version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}')"
+fi
+
+# ---------------------------------------------------------------------------------------------
+step_name="npm dependencies"
+step "npm dependencies"
+if [ -f package-lock.json ]; then npm ci; else npm install; fi
+
+step_name="Node 24 (scripts/get-node24.sh)"
+if [ -f scripts/get-node24.sh ]; then
+  step "Node 24 (scripts/get-node24.sh)"
+  sh scripts/get-node24.sh
+fi
+
+step_name="images (scripts/build-images.sh)"
+step "images (scripts/build-images.sh)"
+bash scripts/build-images.sh
+
+
+step_name="done"
+step "ready"
+echo "next: npm run demo    (a pod of 3 on one port)"
+echo "      npm test        (every test, on this dockerd)"
