@@ -33,16 +33,19 @@ export function installGracefulShutdown(server: http.Server, options: GracefulSh
     socket.once('close', () => sockets.delete(socket));
   });
 
+  // One shared listener rather than a closure per request: this runs on every request.
+  function onResponseClose(this: http.ServerResponse): void {
+    inFlight.delete(this);
+    // A response whose headers went out before the drain kept its keep-alive promise; once it is
+    // done the connection is idle and nothing else would close it.
+    if (draining) setImmediate(() => server.closeIdleConnections());
+  }
+
   // Prepended so that it runs before the app's handler, which may answer synchronously.
   server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
     if (draining) res.setHeader('Connection', 'close');
     inFlight.add(res);
-    res.once('close', () => {
-      inFlight.delete(res);
-      // A response whose headers went out before the drain kept its keep-alive promise; once it is
-      // done the connection is idle and nothing else would close it.
-      if (draining) setImmediate(() => server.closeIdleConnections());
-    });
+    res.on('close', onResponseClose);
   });
 
   const drain = (reason: string): void => {
