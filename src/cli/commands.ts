@@ -5,7 +5,10 @@ import type { PodContext } from '../pod/context.ts';
 import { createPod } from '../pod/create.ts';
 import { podLogs } from '../pod/logs.ts';
 import { removePod } from '../pod/remove.ts';
+import { repairPod } from '../pod/repair.ts';
+import { rolloutPod } from '../pod/rollout.ts';
 import { scalePod } from '../pod/scale.ts';
+import { supervise } from '../pod/supervise.ts';
 import { inspectPod, listPods, podProcesses } from '../pod/status.ts';
 import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
@@ -72,8 +75,8 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const { pod, replicas } = await podProcesses(context(cmd), parsePodName(rawName));
       if (o['json']) return json(io, { pod, replicas });
-      io.out(table(['NAME', 'STATE', 'RESTARTS', 'UPTIME', 'IMAGE'], replicas.map((r) => [r.name, r.state, String(r.restarts), duration(r.uptimeSeconds), r.image])));
-      if (pod.state !== 'running') io.err(`pod ${pod.name} is ${pod.state}: ${pod.ready}/${pod.desired} replicas listening, sandbox ${pod.sandbox}`);
+      io.out(table(['NAME', 'STATE', 'RESTARTS', 'UPTIME', 'IMAGE'], replicas.map((r) => [r.name, r.health === 'ok' || r.health === 'down' ? r.state : `${r.state} (${r.health})`, String(r.restarts), duration(r.uptimeSeconds), r.image])));
+      if (pod.state !== 'running') io.err(`pod ${pod.name} is ${pod.state}: ${pod.ready}/${pod.desired} replicas listening, sandbox ${pod.sandbox}; \`reuseport-pod repair ${pod.name}\` fixes it`);
     });
 
   program
@@ -108,6 +111,65 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       const result = await removePod(context(cmd), parsePodName(rawName), timeoutS === undefined ? {} : { timeoutS });
       if (o['json']) return json(io, result);
       io.out(`pod ${result.name} removed (${plural(result.removed.length, 'container')}, ${result.seconds.toFixed(1)} s)`);
+    });
+
+  program
+    .command('rollout')
+    .description('replace the replicas with a new image or environment, never with fewer listeners than before')
+    .argument('<name>', 'pod name')
+    .option('-i, --image <image>', 'the new image (default: the current one)')
+    .option('-e, --env <key=value>', 'the new environment, replacing the current one (repeatable)', collect)
+    .option('--max-surge <n>', 'replicas replaced at a time', '1')
+    .option('--wait-timeout <s>', 'seconds to wait for each new replica to listen', '60')
+    .option('--json', 'print the result as JSON')
+    .action(async (rawName: string, o: Record<string, string & string[]>, cmd: Command) => {
+      const options = {
+        maxSurge: parseReplicas(o['maxSurge'], '--max-surge'),
+        waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
+        ...(o['image'] ? { image: String(o['image']) } : {}),
+        ...(o['env'] ? { env: parseEnv(o['env']) } : {}),
+      };
+      const result = await rolloutPod(context(cmd), parsePodName(rawName), options);
+      if (o['json']) return json(io, result);
+      io.out(
+        result.replaced.length === 0
+          ? `pod ${result.name}: every replica already runs ${result.image} with that environment (nothing to do)`
+          : `pod ${result.name}: ${plural(result.replaced.length, 'replica')} replaced (${result.replaced.map((r) => `${r.old} -> ${r.new}`).join(', ')}), now ${result.image} (${result.seconds.toFixed(1)} s)`,
+      );
+    });
+
+  program
+    .command('repair')
+    .description('bring a pod back to serving: restart stranded replicas, re-create lost ones, start what stopped')
+    .argument('<name>', 'pod name')
+    .option('--wait-timeout <s>', 'seconds to wait for the replicas to listen', '60')
+    .option('--json', 'print the result as JSON')
+    .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
+      const result = await repairPod(context(cmd), parsePodName(rawName), { waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000 });
+      if (o['json']) return json(io, result);
+      io.out(result.actions.length === 0 ? `pod ${result.name}: healthy, nothing to repair` : `pod ${result.name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
+    });
+
+  program
+    .command('supervise')
+    .description('stay in the foreground and repair pods as soon as something breaks (engine events + a periodic check)')
+    .argument('[names...]', 'pods to watch (default: all)')
+    .option('--interval <s>', 'seconds between full checks', '5')
+    .option('--wait-timeout <s>', 'seconds to wait for repaired replicas to listen', '60')
+    .action(async (rawNames: string[], o: Record<string, string>, cmd: Command) => {
+      const pods = rawNames.map(parsePodName);
+      const controller = new AbortController();
+      const stop = (): void => controller.abort();
+      process.once('SIGINT', stop).once('SIGTERM', stop);
+      io.err(`reuseport-pod supervise: watching ${pods.length ? pods.join(', ') : 'every pod'} (Ctrl-C to stop)`);
+      await supervise(context(cmd), {
+        pods,
+        intervalMs: Math.max(1, parseSeconds(o['interval'], '--interval')) * 1000,
+        waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
+        log: (line) => io.out(`${new Date().toISOString()} ${line}`),
+        signal: controller.signal,
+      });
+      io.err('reuseport-pod supervise: stopped');
     });
 
   program

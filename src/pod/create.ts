@@ -6,7 +6,9 @@ import type { PodContext } from './context.ts';
 import { ExitCode, PodError } from './errors.ts';
 import { assertHostPortsFree, engineIsLocal } from './host-ports.ts';
 import { ensureAppImage, ensureSandboxImage } from './images.ts';
-import { sandboxLabels, sandboxName } from './names.ts';
+import { withPodLock } from './lock.ts';
+import { sandboxLabels, sandboxName, storedSpec } from './names.ts';
+import { writeState } from './state.ts';
 import { observePod } from './observe.ts';
 import { startReplicas, waitReady, type StartedReplica } from './replicas.ts';
 import { formatPort, type PodSpec } from './spec.ts';
@@ -37,7 +39,7 @@ function exists(name: string, replicas: number): PodError {
   );
 }
 
-async function runSandbox(ctx: PodContext, spec: PodSpec, image: string): Promise<string> {
+export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string): Promise<string> {
   const config = { name: sandboxName(spec.name), image, labels: sandboxLabels(spec, ctx.version), ports: spec.ports, sysctls: POD_SYSCTLS };
   try {
     return await ctx.runtime.runPodSandbox(config);
@@ -71,28 +73,34 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
   await Promise.all([ensureAppImage(ctx, spec.image), ensureSandboxImage(ctx, sandboxImage)]);
 
-  const undo = new Undo(ctx.runtime);
-  try {
-    ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);
-    const sandboxId = await runSandbox(ctx, spec, sandboxImage);
-    undo.sandboxMade(sandboxId);
+  return withPodLock(ctx, spec.name, { image: sandboxImage }, async () => {
+    // Checked again under the lock: a concurrent create of the same pod may have just finished.
+    const raced = await observePod(ctx.runtime, spec.name);
+    if (raced) throw exists(spec.name, raced.replicas.length);
+    const undo = new Undo(ctx.runtime);
+    try {
+      ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);
+      const sandboxId = await runSandbox(ctx, spec, sandboxImage);
+      undo.sandboxMade(sandboxId);
+      undo.record(await writeState(ctx, spec.name, sandboxImage, { spec: storedSpec(spec), replicas: spec.replicas }));
 
-    ctx.progress(`Starting ${spec.replicas} replica${spec.replicas === 1 ? '' : 's'} of ${spec.image} ...`);
-    const numbers = Array.from({ length: spec.replicas }, (_, i) => i + 1);
-    const replicas = await startReplicas(ctx, spec.name, spec, sandboxId, numbers, undo);
-    await waitReady(ctx, spec, sandboxId, spec.replicas, replicas, options.waitTimeoutMs);
+      ctx.progress(`Starting ${spec.replicas} replica${spec.replicas === 1 ? '' : 's'} of ${spec.image} ...`);
+      const numbers = Array.from({ length: spec.replicas }, (_, i) => i + 1);
+      const replicas = await startReplicas(ctx, spec.name, spec, sandboxId, numbers, undo);
+      await waitReady(ctx, spec, sandboxId, spec.replicas, replicas, options.waitTimeoutMs);
 
-    return {
-      name: spec.name,
-      sandbox: { id: sandboxId, name: sandboxName(spec.name) },
-      replicas,
-      ports: spec.ports.map(formatPort),
-      image: spec.image,
-      seconds: (Date.now() - started) / 1000,
-    };
-  } catch (err) {
-    ctx.progress('Failed; removing what this create made ...');
-    await undo.run();
-    throw err;
-  }
+      return {
+        name: spec.name,
+        sandbox: { id: sandboxId, name: sandboxName(spec.name) },
+        replicas,
+        ports: spec.ports.map(formatPort),
+        image: spec.image,
+        seconds: (Date.now() - started) / 1000,
+      };
+    } catch (err) {
+      ctx.progress('Failed; removing what this create made ...');
+      await undo.run();
+      throw err;
+    }
+  });
 }

@@ -1,5 +1,6 @@
 // Names and labels: the engine's labels are the only state the tool keeps, so everything that
 // reads or writes them goes through here (the way Compose uses com.docker.compose.*).
+import { createHash } from 'node:crypto';
 import type { PodSpec } from './spec.ts';
 
 export const LABEL = {
@@ -7,13 +8,27 @@ export const LABEL = {
   role: 'io.reuseport-pod.role',
   replica: 'io.reuseport-pod.replica',
   spec: 'io.reuseport-pod.spec',
+  /** On replicas: which spec (image and env) they run, so that rollout knows what to replace. */
+  specHash: 'io.reuseport-pod.spec-hash',
+  /** On the state record: the pod's desired replica count and the record's generation. */
+  replicas: 'io.reuseport-pod.replicas',
+  generation: 'io.reuseport-pod.generation',
+  /** On the lock: who holds it (host:pid) and since when. */
+  holder: 'io.reuseport-pod.holder',
+  since: 'io.reuseport-pod.since',
   version: 'io.reuseport-pod.version',
 } as const;
 
-export type Role = 'sandbox' | 'replica';
+/**
+ * sandbox: owns the network namespace; replica: a server; state: the pod's desired spec and count
+ * (labels cannot change, so each change is a new never-started container); lock: one writer at a time.
+ */
+export type Role = 'sandbox' | 'replica' | 'state' | 'lock';
 
 export const sandboxName = (pod: string): string => `${pod}-sandbox`;
 export const replicaName = (pod: string, n: number): string => `${pod}-${n}`;
+export const stateName = (pod: string, generation: number): string => `${pod}-state-${generation}`;
+export const lockName = (pod: string): string => `${pod}-lock`;
 
 export function sandboxLabels(spec: PodSpec, version: string): Record<string, string> {
   return {
@@ -24,14 +39,20 @@ export function sandboxLabels(spec: PodSpec, version: string): Record<string, st
   };
 }
 
-export function replicaLabels(pod: string, n: number, version: string): Record<string, string> {
-  return { [LABEL.pod]: pod, [LABEL.role]: 'replica', [LABEL.replica]: String(n), [LABEL.version]: version };
+export function replicaLabels(pod: string, n: number, spec: StoredSpec, version: string): Record<string, string> {
+  return { [LABEL.pod]: pod, [LABEL.role]: 'replica', [LABEL.replica]: String(n), [LABEL.specHash]: specHash(spec), [LABEL.version]: version };
+}
+
+/** What makes two replicas interchangeable: the same image and environment. */
+export function specHash(spec: Pick<StoredSpec, 'image' | 'env'>): string {
+  const env = Object.keys(spec.env).sort().map((k) => [k, spec.env[k]]);
+  return createHash('sha256').update(JSON.stringify([spec.image, env])).digest('hex').slice(0, 16);
 }
 
 /** The part of the spec that `scale` needs to start more replicas like the first ones. */
 export type StoredSpec = Omit<PodSpec, 'name' | 'replicas'>;
 
-function storedSpec(spec: PodSpec): StoredSpec {
+export function storedSpec(spec: PodSpec): StoredSpec {
   return { image: spec.image, ports: spec.ports, env: spec.env, stopTimeout: spec.stopTimeout };
 }
 

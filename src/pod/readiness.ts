@@ -15,11 +15,20 @@ export interface WaitOptions {
   timeoutMs: number;
 }
 
+/** The count, `null` when the sandbox has no way to count (not our pause), `undefined` on a passing failure. */
+export async function probeListeners(runtime: Runtime, sandboxId: string, port: number): Promise<number | null | undefined> {
+  const result = await runtime.exec(sandboxId, ['/pause', '--listeners', String(port)]).catch((err: unknown) => ({ exitCode: -1, stdout: '', stderr: String(err) }));
+  if (result.exitCode === 0) {
+    const n = Number.parseInt(result.stdout.trim(), 10);
+    return Number.isNaN(n) ? null : n;
+  }
+  // 126/127, or the engine's "executable file not found": a --sandbox-image without our pause.
+  if (result.exitCode === 126 || result.exitCode === 127 || /not found|no such file/i.test(result.stderr)) return null;
+  return undefined;
+}
+
 export async function countListeners(runtime: Runtime, sandboxId: string, port: number): Promise<number | undefined> {
-  const result = await runtime.exec(sandboxId, ['/pause', '--listeners', String(port)]).catch(() => undefined);
-  if (!result || result.exitCode !== 0) return undefined;
-  const n = Number.parseInt(result.stdout.trim(), 10);
-  return Number.isNaN(n) ? undefined : n;
+  return (await probeListeners(runtime, sandboxId, port)) ?? undefined;
 }
 
 async function lastLogLines(runtime: Runtime, id: string, lines = 10): Promise<string> {
@@ -61,9 +70,9 @@ async function failIfExited(runtime: Runtime, watch: WaitOptions['watch']): Prom
 export async function waitForListeners(runtime: Runtime, opts: WaitOptions): Promise<number | undefined> {
   const deadline = Date.now() + opts.timeoutMs;
   let pause = 20;
-  for (let attempt = 0; ; attempt++) {
-    const n = await countListeners(runtime, opts.sandboxId, opts.port);
-    if (n === undefined && attempt === 0) {
+  for (;;) {
+    const n = await probeListeners(runtime, opts.sandboxId, opts.port);
+    if (n === null) {
       await failIfExited(runtime, opts.watch);
       return undefined;
     }

@@ -1,7 +1,9 @@
-// rm: replicas first (gracefully), then the sandbox. Removing a sandbox under joined replicas
-// strands them, and Podman refuses it outright.
+// rm: replicas first (gracefully), then the sandbox, then the pod's records. Removing a sandbox
+// under joined replicas strands them, and Podman refuses it outright.
 import type { PodContext } from './context.ts';
-import { requirePod } from './observe.ts';
+import { withPodLock } from './lock.ts';
+import { LABEL } from './names.ts';
+import { markerImage, requirePod } from './observe.ts';
 import { stopAndRemove } from './replicas.ts';
 
 export interface RemoveResult {
@@ -12,17 +14,23 @@ export interface RemoveResult {
 
 export async function removePod(ctx: PodContext, name: string, options: { timeoutS?: number }): Promise<RemoveResult> {
   const started = Date.now();
-  const pod = await requirePod(ctx.runtime, name);
-  const timeoutS = options.timeoutS ?? pod.spec?.stopTimeout ?? 10;
-  const removed: string[] = [];
-  if (pod.replicas.length > 0) {
-    ctx.progress(`Stopping ${pod.replicas.length} replica${pod.replicas.length === 1 ? '' : 's'} (up to ${timeoutS} s to drain) ...`);
-    await stopAndRemove(ctx, pod.replicas.map((r) => r.container.id), timeoutS);
-    removed.push(...pod.replicas.map((r) => r.container.name));
-  }
-  if (pod.sandbox) {
-    await stopAndRemove(ctx, [pod.sandbox.id], timeoutS);
-    removed.push(pod.sandbox.name);
-  }
-  return { name, removed, seconds: (Date.now() - started) / 1000 };
+  const seen = await requirePod(ctx.runtime, name);
+  return withPodLock(ctx, name, { image: markerImage(seen) }, async () => {
+    const pod = await requirePod(ctx.runtime, name);
+    const timeoutS = options.timeoutS ?? pod.spec?.stopTimeout ?? 10;
+    const removed: string[] = [];
+    if (pod.replicas.length > 0) {
+      ctx.progress(`Stopping ${pod.replicas.length} replica${pod.replicas.length === 1 ? '' : 's'} (up to ${timeoutS} s to drain) ...`);
+      await stopAndRemove(ctx, pod.replicas.map((r) => r.container.id), timeoutS);
+      removed.push(...pod.replicas.map((r) => r.container.name));
+    }
+    if (pod.sandbox) {
+      await stopAndRemove(ctx, [pod.sandbox.id], timeoutS);
+      removed.push(pod.sandbox.name);
+    }
+    const records = pod.records.filter((r) => r.labels[LABEL.role] === 'state');
+    await Promise.all(records.map((r) => ctx.runtime.removeContainer(r.id)));
+    removed.push(...records.map((r) => r.name));
+    return { name, removed, seconds: (Date.now() - started) / 1000 };
+  });
 }

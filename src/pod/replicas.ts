@@ -19,7 +19,7 @@ export function replicaConfig(pod: string, n: number, spec: StoredSpec, version:
   return {
     name: replicaName(pod, n),
     image: spec.image,
-    labels: replicaLabels(pod, n, version),
+    labels: replicaLabels(pod, n, spec, version),
     env: { ...spec.env, INSTANCE: replicaName(pod, n), PORT: String(first?.containerPort ?? 8080) },
     stopTimeout: spec.stopTimeout,
   };

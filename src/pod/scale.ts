@@ -1,11 +1,15 @@
 // scale: converge the replica count on what is asked. New replicas take the lowest free numbers
-// and must listen before scale returns; removed ones (highest first) get SIGTERM and time to drain.
+// and must listen before scale returns; removed ones (highest first) get SIGTERM and time to drain,
+// and with tcp_migrate_req=1 on the sandbox the connections queued at a closing listener move to
+// the others. The count asked for is recorded first, so that the supervisor works toward it too.
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError } from './errors.ts';
-import { requirePod } from './observe.ts';
+import { withPodLock } from './lock.ts';
+import { replicaName } from './names.ts';
+import { markerImage, requirePod, type ObservedPod } from './observe.ts';
 import { planScale } from './plan.ts';
 import { startReplicas, stopAndRemove, waitReady } from './replicas.ts';
-import { replicaName } from './names.ts';
+import { writeState } from './state.ts';
 import { Undo } from './undo.ts';
 
 export interface ScaleResult {
@@ -17,39 +21,50 @@ export interface ScaleResult {
   seconds: number;
 }
 
-export async function scalePod(ctx: PodContext, name: string, replicas: number, options: { waitTimeoutMs: number }): Promise<ScaleResult> {
-  const started = Date.now();
-  const pod = await requirePod(ctx.runtime, name);
+export function requireServing(pod: ObservedPod): Required<Pick<ObservedPod, 'sandbox' | 'spec'>> {
   const { sandbox, spec } = pod;
   if (!sandbox || !spec) {
-    throw new PodError(`pod "${name}" has no sandbox (or its labels are damaged); remove it with \`reuseport-pod rm ${name}\` and create it again`, ExitCode.failure);
+    throw new PodError(`pod "${pod.name}" has no sandbox (or its labels are damaged); remove it with \`reuseport-pod rm ${pod.name}\` and create it again`, ExitCode.failure);
   }
   if (sandbox.state !== 'running') {
-    throw new PodError(`the sandbox of pod "${name}" is ${sandbox.state}; start it with \`docker start ${sandbox.name}\` first`, ExitCode.failure);
+    throw new PodError(`the sandbox of pod "${pod.name}" is ${sandbox.state}; run \`reuseport-pod repair ${pod.name}\``, ExitCode.failure);
   }
-  const plan = planScale(pod.replicas.map((r) => r.n), replicas);
-  const result: ScaleResult = { name, from: pod.replicas.length, to: replicas, added: [], removed: [], seconds: 0 };
+  return { sandbox, spec };
+}
 
-  if (plan.add.length > 0) {
-    ctx.progress(`Adding ${plan.add.map((n) => replicaName(name, n)).join(', ')} ...`);
-    const undo = new Undo(ctx.runtime);
-    try {
-      const added = await startReplicas(ctx, name, spec, sandbox.id, plan.add, undo);
-      const running = pod.replicas.filter((r) => r.container.state === 'running').length;
-      await waitReady(ctx, spec, sandbox.id, running + added.length, added, options.waitTimeoutMs);
-      result.added = added.map((r) => r.name);
-    } catch (err) {
-      ctx.progress('Failed; removing the replicas this scale added ...');
-      await undo.run();
-      throw err;
+export async function scalePod(ctx: PodContext, name: string, replicas: number, options: { waitTimeoutMs: number }): Promise<ScaleResult> {
+  const started = Date.now();
+  const seen = await requirePod(ctx.runtime, name);
+  return withPodLock(ctx, name, { image: markerImage(seen) }, async () => {
+    const pod = await requirePod(ctx.runtime, name);
+    const { sandbox, spec } = requireServing(pod);
+    const plan = planScale(pod.replicas.map((r) => r.n), replicas);
+    const result: ScaleResult = { name, from: pod.replicas.length, to: replicas, added: [], removed: [], seconds: 0 };
+    if (pod.desired !== replicas) await writeState(ctx, pod, markerImage(pod), { spec, replicas });
+
+    if (plan.add.length > 0) {
+      ctx.progress(`Adding ${plan.add.map((n) => replicaName(name, n)).join(', ')} ...`);
+      const undo = new Undo(ctx.runtime);
+      try {
+        const added = await startReplicas(ctx, name, spec, sandbox.id, plan.add, undo);
+        const running = pod.replicas.filter((r) => r.container.state === 'running').length;
+        await waitReady(ctx, spec, sandbox.id, running + added.length, added, options.waitTimeoutMs);
+        result.added = added.map((r) => r.name);
+      } catch (err) {
+        ctx.progress('Failed; removing the replicas this scale added ...');
+        await undo.run();
+        const now = await requirePod(ctx.runtime, name);
+        if (now.desired !== pod.desired) await writeState(ctx, now, markerImage(now), { spec, replicas: pod.desired });
+        throw err;
+      }
     }
-  }
-  if (plan.remove.length > 0) {
-    const going = plan.remove.flatMap((n) => pod.replicas.filter((r) => r.n === n));
-    ctx.progress(`Stopping ${going.map((r) => r.container.name).join(', ')} (up to ${spec.stopTimeout} s to drain) ...`);
-    await stopAndRemove(ctx, going.map((r) => r.container.id), spec.stopTimeout);
-    result.removed = going.map((r) => r.container.name);
-  }
-  result.seconds = (Date.now() - started) / 1000;
-  return result;
+    if (plan.remove.length > 0) {
+      const going = plan.remove.flatMap((n) => pod.replicas.filter((r) => r.n === n));
+      ctx.progress(`Stopping ${going.map((r) => r.container.name).join(', ')} (up to ${spec.stopTimeout} s to drain) ...`);
+      await stopAndRemove(ctx, going.map((r) => r.container.id), spec.stopTimeout);
+      result.removed = going.map((r) => r.container.name);
+    }
+    result.seconds = (Date.now() - started) / 1000;
+    return result;
+  });
 }

@@ -83,11 +83,11 @@ export function parsePortSpecs(specs: readonly string[]): PortMapping[] {
   return ports;
 }
 
-export function parseReplicas(raw: unknown): number {
+export function parseReplicas(raw: unknown, flag = '--replicas'): number {
   const text = String(raw ?? '').trim();
-  if (!/^\d+$/.test(text)) throw usageError(`--replicas "${text}" is not a whole number; use 1-${MAX_REPLICAS}`);
+  if (!/^\d+$/.test(text)) throw usageError(`${flag} "${text}" is not a whole number; use 1-${MAX_REPLICAS}`);
   const n = Number(text);
-  if (n < 1 || n > MAX_REPLICAS) throw usageError(`--replicas ${n} is out of range; use 1-${MAX_REPLICAS} (rm removes a pod)`);
+  if (n < 1 || n > MAX_REPLICAS) throw usageError(`${flag} ${n} is out of range; use 1-${MAX_REPLICAS}${flag === '--replicas' ? ' (rm removes a pod)' : ''}`);
   return n;
 }
 

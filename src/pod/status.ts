@@ -1,6 +1,7 @@
 // ps, ls and inspect: what runs, computed from the engine each time.
 import type { ContainerStatus } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
+import { assessPod } from './health.ts';
 import { observeAllPods, requirePod, type ObservedPod } from './observe.ts';
 import { countListeners } from './readiness.ts';
 import { formatPort } from './spec.ts';
@@ -10,6 +11,8 @@ export interface ReplicaRow {
   replica: number;
   id: string;
   state: string;
+  /** ok, down, stranded (running in a dead namespace) or orphaned (its sandbox was re-created). */
+  health: string;
   restarts: number;
   startedAt: string | null;
   uptimeSeconds: number | null;
@@ -32,20 +35,18 @@ const uptime = (s: ContainerStatus, now: number): number | null =>
 
 export async function replicaRows(ctx: PodContext, pod: ObservedPod): Promise<ReplicaRow[]> {
   const now = Date.now();
-  const statuses = await Promise.all(pod.replicas.map((r) => ctx.runtime.containerStatus(r.container.id)));
-  return pod.replicas.map((r, i) => {
-    const s = statuses[i] as ContainerStatus;
-    return {
-      name: r.container.name,
-      replica: r.n,
-      id: r.container.id.slice(0, 12),
-      state: s.state,
-      restarts: s.restartCount,
-      startedAt: s.startedAt?.toISOString() ?? null,
-      uptimeSeconds: uptime(s, now),
-      image: s.image,
-    };
-  });
+  const { replicas } = await assessPod(ctx, pod);
+  return replicas.map(({ n, status: s, health }) => ({
+    name: s.name,
+    replica: n,
+    id: s.id.slice(0, 12),
+    state: s.state,
+    health,
+    restarts: s.restartCount,
+    startedAt: s.startedAt?.toISOString() ?? null,
+    uptimeSeconds: uptime(s, now),
+    image: s.image,
+  }));
 }
 
 export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow> {
@@ -56,7 +57,7 @@ export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow>
     const listeners = first ? await countListeners(ctx.runtime, pod.sandbox.id, first.containerPort) : undefined;
     ready = Math.min(running, listeners ?? running);
   }
-  const desired = pod.replicas.length;
+  const { desired } = pod;
   return {
     name: pod.name,
     ports: (pod.spec?.ports ?? []).map(formatPort),
@@ -81,29 +82,29 @@ export async function podProcesses(ctx: PodContext, name: string): Promise<{ pod
 
 export async function inspectPod(ctx: PodContext, name: string): Promise<object> {
   const pod = await requirePod(ctx.runtime, name);
-  const [row, sandbox, replicas] = await Promise.all([
-    podRow(ctx, pod),
-    pod.sandbox ? ctx.runtime.containerStatus(pod.sandbox.id) : undefined,
-    Promise.all(pod.replicas.map((r) => ctx.runtime.containerStatus(r.container.id))),
-  ]);
+  const [row, { sandbox, replicas }] = await Promise.all([podRow(ctx, pod), assessPod(ctx, pod)]);
   return {
     ...row,
     spec: pod.spec ?? null,
-    sandbox: sandbox && {
-      id: sandbox.id,
-      name: sandbox.name,
-      image: sandbox.image,
-      state: sandbox.state,
-      ports: sandbox.ports.map(formatPort),
-      sysctls: sandbox.sysctls,
-      restarts: sandbox.restartCount,
-    },
-    replicas: replicas.map((s, i) => ({
-      replica: pod.replicas[i]?.n,
+    sandbox: sandbox
+      ? {
+          id: sandbox.id,
+          name: sandbox.name,
+          image: sandbox.image,
+          state: sandbox.state,
+          ports: sandbox.ports.map(formatPort),
+          sysctls: sandbox.sysctls,
+          restarts: sandbox.restartCount,
+          startedAt: sandbox.startedAt?.toISOString() ?? null,
+        }
+      : null,
+    replicas: replicas.map(({ n, status: s, health }) => ({
+      replica: n,
       id: s.id,
       name: s.name,
       image: s.image,
       state: s.state,
+      health,
       networkMode: s.networkMode,
       restarts: s.restartCount,
       startedAt: s.startedAt?.toISOString() ?? null,

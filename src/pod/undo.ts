@@ -6,6 +6,7 @@ export class Undo {
   private readonly runtime: Runtime;
   private replicas: string[] = [];
   private sandbox: string | undefined;
+  private records: string[] = [];
 
   constructor(runtime: Runtime) {
     this.runtime = runtime;
@@ -19,11 +20,16 @@ export class Undo {
     this.sandbox = id;
   }
 
+  record(id: string): void {
+    this.records.push(id);
+  }
+
   /** Replicas first: removing a sandbox under joined replicas leaves them unrecoverable. */
   async run(): Promise<void> {
     const replicas = this.replicas.splice(0);
     await Promise.allSettled(replicas.map((id) => this.runtime.removeContainer(id)));
     if (this.sandbox) await this.runtime.removeContainer(this.sandbox).catch(() => undefined);
     this.sandbox = undefined;
+    await Promise.allSettled(this.records.splice(0).map((id) => this.runtime.removeContainer(id)));
   }
 }

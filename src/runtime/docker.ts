@@ -1,5 +1,6 @@
 // The Docker Engine API through dockerode (Podman's Docker-compatible API speaks the same).
 import Docker from 'dockerode';
+import { createInterface } from 'node:readline';
 import { PassThrough, type Readable } from 'node:stream';
 import { ExitCode, PodError } from '../pod/errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
@@ -9,6 +10,7 @@ import type {
   ContainerState,
   ContainerStatus,
   ContainerSummary,
+  EngineEvent,
   EngineInfo,
   LogOptions,
   PublishedPort,
@@ -17,6 +19,7 @@ import type {
 } from './runtime.ts';
 
 const RESTART_POLICY = { Name: 'unless-stopped', MaximumRetryCount: 0 };
+const EXEC_TIMEOUT_MS = 5_000;
 
 export function describeEndpoint(env: NodeJS.ProcessEnv = process.env): string {
   return env['DOCKER_HOST'] || 'unix:///var/run/docker.sock';
@@ -187,6 +190,20 @@ export class DockerRuntime implements Runtime {
     return container.id;
   }
 
+  async createMarker(config: { name: string; image: string; labels: Record<string, string> }): Promise<string> {
+    const container = await this.call(`creating ${config.name}`, () =>
+      this.docker.createContainer({
+        name: config.name,
+        Image: config.image,
+        Labels: config.labels,
+        // Never started, but an image without a command cannot even be created.
+        Cmd: ['--version'],
+        HostConfig: { NetworkMode: 'none' },
+      }),
+    );
+    return container.id;
+  }
+
   async startContainer(id: string): Promise<void> {
     await this.call(`starting ${id.slice(0, 12)}`, () => this.docker.getContainer(id).start());
   }
@@ -199,6 +216,26 @@ export class DockerRuntime implements Runtime {
       if (isUnreachable(err)) throw unreachable(this.endpoint, err);
       throw new PodError(`stopping ${id.slice(0, 12)}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
     }
+  }
+
+  async restartContainer(id: string, timeoutS: number): Promise<void> {
+    await this.call(`restarting ${id.slice(0, 12)}`, () => this.docker.getContainer(id).restart({ t: timeoutS }));
+  }
+
+  async events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    const stream = (await this.call('watching engine events', () =>
+      this.docker.getEvents({ filters: { type: ['container'], label } }),
+    )) as NodeJS.ReadableStream;
+    return (async function* () {
+      const lines = createInterface({ input: stream as Readable, crlfDelay: Infinity });
+      for await (const line of lines) {
+        if (!line.trim()) continue;
+        const e = JSON.parse(line) as { Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+        const attributes = e.Actor?.Attributes ?? {};
+        yield { action: (e.Action ?? '').split(':')[0] ?? '', id: e.Actor?.ID ?? '', name: attributes['name'] ?? '', labels: attributes };
+      }
+    })();
   }
 
   async removeContainer(id: string): Promise<void> {
@@ -276,9 +313,16 @@ export class DockerRuntime implements Runtime {
       const stdout = new PassThrough().on('data', (b: Buffer) => out.push(b));
       const stderr = new PassThrough().on('data', (b: Buffer) => err.push(b));
       this.docker.modem.demuxStream(stream, stdout, stderr);
-      await new Promise<void>((resolve, reject) => {
-        stream.on('end', resolve).on('close', resolve).on('error', reject);
+      // An exec into a container that is being stopped can leave its stream open forever.
+      const timedOut = await new Promise<boolean>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          stream.destroy();
+          resolve(true);
+        }, EXEC_TIMEOUT_MS);
+        const done = () => (clearTimeout(timer), resolve(false));
+        stream.on('end', done).on('close', done).on('error', (err: Error) => (clearTimeout(timer), reject(err)));
       });
+      if (timedOut) return { exitCode: -1, stdout: '', stderr: `no answer within ${EXEC_TIMEOUT_MS} ms` };
       const { ExitCode: code } = await exec.inspect();
       return { exitCode: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
     });

@@ -100,7 +100,14 @@ export interface Runtime {
   createContainer(sandboxId: string, config: ContainerConfig): Promise<string>;
   startContainer(id: string): Promise<void>;
   stopContainer(id: string, timeoutS: number): Promise<void>;
+  restartContainer(id: string, timeoutS: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
+
+  /**
+   * Creates a container that is never started: a record that lives in the engine (labels only,
+   * no network). Rejects with a PodError whose cause has statusCode 409 when the name is taken.
+   */
+  createMarker(config: { name: string; image: string; labels: Record<string, string> }): Promise<string>;
 
   /** Containers (sandboxes included) carrying every one of these labels (value '' = any value). */
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
@@ -109,4 +116,14 @@ export interface Runtime {
   /** Runs a command in a running container; resolves with its exit code and output. */
   exec(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   logs(id: string, options: LogOptions): Promise<Readable>;
+
+  /** Container events (start, die, destroy, ...) of containers carrying these labels, as they happen. */
+  events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>>;
+}
+
+export interface EngineEvent {
+  action: string;
+  id: string;
+  name: string;
+  labels: Record<string, string>;
 }

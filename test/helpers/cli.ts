@@ -21,9 +21,10 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120
   });
 }
 
-/** Names of every container carrying the pod's label, any state. */
-export async function podContainers(pod: string): Promise<string[]> {
-  const out = await docker('ps', '-a', '--filter', `label=io.reuseport-pod.pod=${pod}`, '--format', '{{.Names}}');
+/** Names of every container carrying the pod's label, any state; `role` narrows to sandbox/replica/state/lock. */
+export async function podContainers(pod: string, role?: string): Promise<string[]> {
+  const filters = ['--filter', `label=io.reuseport-pod.pod=${pod}`, ...(role ? ['--filter', `label=io.reuseport-pod.role=${role}`] : [])];
+  const out = await docker('ps', '-a', ...filters, '--format', '{{.Names}}');
   return out ? out.split('\n').sort() : [];
 }
 

@@ -1,0 +1,90 @@
+// supervise: a foreground process (for systemd, or a container with the engine's socket mounted)
+// that keeps pods serving. It reacts to the engine's events for our containers (a sandbox that
+// restarted, a replica that died or was removed) and, as a safety net for events it cannot see
+// (the engine itself restarting), checks every pod on a timer. Repairs take the pod's lock, so
+// they wait for a scale or rollout in progress instead of fighting it.
+import { setTimeout as delay } from 'node:timers/promises';
+import type { PodContext } from './context.ts';
+import { PodError } from './errors.ts';
+import { assessPod, needsRepair } from './health.ts';
+import { LABEL } from './names.ts';
+import { observeAllPods, observePod } from './observe.ts';
+import { repairPod } from './repair.ts';
+
+const SETTLE_MS = 300;
+
+export interface SuperviseOptions {
+  /** Pods to watch; empty = every pod. */
+  pods: string[];
+  /** Full check period. */
+  intervalMs: number;
+  waitTimeoutMs: number;
+  log: (line: string) => void;
+  signal: AbortSignal;
+}
+
+export async function supervise(ctx: PodContext, options: SuperviseOptions): Promise<void> {
+  const watched = (pod: string): boolean => options.pods.length === 0 || options.pods.includes(pod);
+  const pending = new Set<string>();
+  let running: Promise<void> = Promise.resolve();
+
+  const check = async (name: string): Promise<void> => {
+    const pod = await observePod(ctx.runtime, name);
+    if (!pod || !needsRepair(pod, await assessPod(ctx, pod))) return;
+    const result = await repairPod(ctx, name, { waitTimeoutMs: options.waitTimeoutMs, lockWaitMs: 5_000 });
+    if (result.actions.length > 0) options.log(`${name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
+  };
+
+  // One pass at a time: events arriving meanwhile are gathered and checked in the next pass.
+  const schedule = (names: string[]): void => {
+    for (const n of names) pending.add(n);
+    running = running.then(async () => {
+      // A restart shows up as die then start: let it settle before looking.
+      await delay(SETTLE_MS);
+      const batch = [...pending];
+      pending.clear();
+      for (const name of batch) {
+        if (options.signal.aborted) return;
+        await check(name).catch((err: unknown) => options.log(`${name}: repair failed: ${err instanceof PodError ? err.message : String(err)}`));
+      }
+    });
+  };
+
+  const checkAll = async (): Promise<void> => {
+    const pods = await observeAllPods(ctx.runtime);
+    schedule(pods.map((p) => p.name).filter(watched));
+  };
+
+  const timer = (async () => {
+    while (!options.signal.aborted) {
+      await checkAll().catch((err: unknown) => options.log(`check failed: ${err instanceof Error ? err.message : String(err)}`));
+      await delay(options.intervalMs, undefined, { signal: options.signal }).catch(() => undefined);
+    }
+  })();
+
+  const events = (async () => {
+    while (!options.signal.aborted) {
+      try {
+        const stream = await ctx.runtime.events({ [LABEL.pod]: '' });
+        options.log('watching engine events');
+        for await (const e of stream) {
+          if (options.signal.aborted) break;
+          const pod = e.labels[LABEL.pod];
+          // Our own lock and state records come and go with every operation: nothing to repair there.
+          const role = e.labels[LABEL.role];
+          if (pod && watched(pod) && (role === 'sandbox' || role === 'replica') && ['start', 'die', 'destroy', 'restart', 'kill', 'oom'].includes(e.action)) schedule([pod]);
+        }
+        options.log('engine event stream ended; reconnecting');
+      } catch (err) {
+        options.log(`engine events unavailable (${err instanceof Error ? err.message : String(err)}); retrying`);
+      }
+      await delay(1_000, undefined, { signal: options.signal }).catch(() => undefined);
+      await checkAll().catch(() => undefined);
+    }
+  })();
+
+  await new Promise<void>((resolve) => options.signal.addEventListener('abort', () => resolve(), { once: true }));
+  // A repair in progress finishes (and releases the pod's lock) before we go.
+  await Promise.race([Promise.allSettled([timer, running]), delay(options.waitTimeoutMs)]);
+  void events;
+}
