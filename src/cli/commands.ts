@@ -158,16 +158,14 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--wait-timeout <s>', 'seconds to wait for repaired replicas to listen', '60')
     .action(async (rawNames: string[], o: Record<string, string>, cmd: Command) => {
       const pods = rawNames.map(parsePodName);
-      const controller = new AbortController();
-      const stop = (): void => controller.abort();
-      process.once('SIGINT', stop).once('SIGTERM', stop);
+      const ctx = context(cmd);
       io.err(`reuseport-pod supervise: watching ${pods.length ? pods.join(', ') : 'every pod'} (Ctrl-C to stop)`);
-      await supervise(context(cmd), {
+      await supervise(ctx, {
         pods,
         intervalMs: Math.max(1, parseSeconds(o['interval'], '--interval')) * 1000,
         waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
         log: (line) => io.out(`${new Date().toISOString()} ${line}`),
-        signal: controller.signal,
+        signal: ctx.signal ?? new AbortController().signal,
       });
       io.err('reuseport-pod supervise: stopped');
     });

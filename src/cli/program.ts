@@ -18,6 +18,19 @@ Exit codes:
 
 Engine: DOCKER_HOST (unix:///var/run/docker.sock by default; Podman's API socket works too).`;
 
+// The first Ctrl-C (or a SIGTERM from a service manager) asks the running operation to stop
+// between steps and undo what it made; a second one exits at once.
+function interruptSignal(io: Io): AbortSignal {
+  const controller = new AbortController();
+  const stop = (): void => {
+    if (controller.signal.aborted) process.exit(ExitCode.interrupted);
+    io.err('reuseport-pod: stopping; cleaning up (Ctrl-C again to quit at once)');
+    controller.abort();
+  };
+  process.on('SIGINT', stop).on('SIGTERM', stop);
+  return controller.signal;
+}
+
 export function buildProgram(io: Io): Command {
   // Commander's errors become our one line, with where to read more on the same line.
   const output = (help: string) => ({
@@ -36,6 +49,7 @@ export function buildProgram(io: Io): Command {
   registerCommands(program, io, (cmd) => {
     const flags = cmd.optsWithGlobals<GlobalFlags>();
     return {
+      signal: interruptSignal(io),
       runtime: connectRuntime(),
       version: packageVersion,
       progress: (line) => {

@@ -9,4 +9,6 @@ export interface PodContext {
   progress: (line: string) => void;
   /** A line the user should read even when things succeed. */
   warn: (line: string) => void;
+  /** Aborted on Ctrl-C: long operations stop between steps and undo what they made. */
+  signal?: AbortSignal;
 }

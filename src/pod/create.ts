@@ -3,7 +3,7 @@
 import { DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { engineMessage, isPortTaken, statusOf } from '../runtime/docker-errors.ts';
 import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
+import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { assertHostPortsFree, engineIsLocal } from './host-ports.ts';
 import { ensureAppImage, ensureSandboxImage } from './images.ts';
 import { withPodLock } from './lock.ts';
@@ -83,10 +83,12 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       const sandboxId = await runSandbox(ctx, spec, sandboxImage);
       undo.sandboxMade(sandboxId);
       undo.record(await writeState(ctx, spec.name, sandboxImage, { spec: storedSpec(spec), replicas: spec.replicas }));
+      throwIfAborted(ctx.signal);
 
       ctx.progress(`Starting ${spec.replicas} replica${spec.replicas === 1 ? '' : 's'} of ${spec.image} ...`);
       const numbers = Array.from({ length: spec.replicas }, (_, i) => i + 1);
       const replicas = await startReplicas(ctx, spec.name, spec, sandboxId, numbers, undo);
+      throwIfAborted(ctx.signal);
       await waitReady(ctx, spec, sandboxId, spec.replicas, replicas, options.waitTimeoutMs);
 
       return {
@@ -98,7 +100,7 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
         seconds: (Date.now() - started) / 1000,
       };
     } catch (err) {
-      ctx.progress('Failed; removing what this create made ...');
+      ctx.progress(`${ctx.signal?.aborted ? 'Interrupted' : 'Failed'}; removing what this create made ...`);
       await undo.run();
       throw err;
     }

@@ -10,6 +10,7 @@ export const ExitCode = {
   notFound: 4,
   conflict: 5,
   notReady: 6,
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -24,3 +25,8 @@ export class PodError extends Error {
 }
 
 export const usageError = (message: string): PodError => new PodError(message, ExitCode.usage);
+
+/** Throws when the user interrupted (Ctrl-C): operations call it between steps, then undo. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new PodError('interrupted', ExitCode.interrupted);
+}

@@ -3,7 +3,7 @@
 // for any replica image and any engine that can exec, and never needs a fixed sleep.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Runtime } from '../runtime/runtime.ts';
-import { ExitCode, PodError } from './errors.ts';
+import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 
 export interface WaitOptions {
   sandboxId: string;
@@ -13,6 +13,7 @@ export interface WaitOptions {
   /** Containers that must stay up meanwhile: one that exits fails the wait at once. */
   watch: Array<{ id: string; name: string }>;
   timeoutMs: number;
+  signal?: AbortSignal;
 }
 
 /** The count, `null` when the sandbox has no way to count (not our pause), `undefined` on a passing failure. */
@@ -78,6 +79,7 @@ export async function waitForListeners(runtime: Runtime, opts: WaitOptions): Pro
     }
     if (n !== undefined && n >= opts.count) return n;
     await failIfExited(runtime, opts.watch);
+    throwIfAborted(opts.signal);
     if (Date.now() > deadline) {
       throw new PodError(
         `only ${n ?? 0} of ${opts.count} listeners came up on port ${opts.port} within ${Math.round(opts.timeoutMs / 1000)} s; ` +

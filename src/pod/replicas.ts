@@ -80,6 +80,7 @@ export async function waitReady(
     count: expected,
     watch: started.map(({ id, name }) => ({ id, name })),
     timeoutMs,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
   });
   if (seen === undefined) ctx.warn('the sandbox image cannot count listeners (no /pause --listeners): checked only that the replicas are running');
 }

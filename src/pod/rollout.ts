@@ -4,7 +4,7 @@
 // queued connections to the others since tcp_migrate_req=1, in-flight requests finish).
 // A new replica that does not come up stops the rollout; the old ones keep serving.
 import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
+import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { ensureAppImage } from './images.ts';
 import { withPodLock } from './lock.ts';
 import { LABEL, specHash, type StoredSpec } from './names.ts';
@@ -47,6 +47,7 @@ export async function rolloutPod(ctx: PodContext, name: string, options: Rollout
     const taken = pod.replicas.map((r) => r.n);
     let remaining = [...old].reverse(); // highest numbers go first, as in scale-down
     while (remaining.length > 0) {
+      throwIfAborted(ctx.signal);
       const batch = remaining.slice(0, options.maxSurge);
       remaining = remaining.slice(batch.length);
       const numbers = planScale(taken, taken.length + batch.length).add;

@@ -3,7 +3,7 @@
 // and with tcp_migrate_req=1 on the sandbox the connections queued at a closing listener move to
 // the others. The count asked for is recorded first, so that the supervisor works toward it too.
 import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
+import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { withPodLock } from './lock.ts';
 import { replicaName } from './names.ts';
 import { markerImage, requirePod, type ObservedPod } from './observe.ts';
@@ -47,6 +47,7 @@ export async function scalePod(ctx: PodContext, name: string, replicas: number, 
       const undo = new Undo(ctx.runtime);
       try {
         const added = await startReplicas(ctx, name, spec, sandbox.id, plan.add, undo);
+        throwIfAborted(ctx.signal);
         const running = pod.replicas.filter((r) => r.container.state === 'running').length;
         await waitReady(ctx, spec, sandbox.id, running + added.length, added, options.waitTimeoutMs);
         result.added = added.map((r) => r.name);
