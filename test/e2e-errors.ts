@@ -1,8 +1,9 @@
 // Every bad input: a non-zero exit with its meaning, ONE line on stderr that says what to do,
 // no stack trace, and nothing left behind.
+import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import t from 'tap';
-import { cli, forceRemovePod, podContainers, requireEngine, type CliResult } from './helpers/cli.ts';
+import { cli, cliPath, forceRemovePod, podContainers, requireEngine, type CliResult } from './helpers/cli.ts';
 import { docker, ensureImages, nodeBaseImage, pauseImage, TestContainers } from './helpers/docker.ts';
 import { freePort } from './helpers/http-client.ts';
 
@@ -108,6 +109,24 @@ t.test('with a real engine', async (t) => {
     t.match(r.stderr, /reuseport-pod: replica e2e-err-d-\d exited .*before it was listening/);
     t.match(r.stderr, /Failed; removing what this create made/);
     t.same(await podContainers('e2e-err-d'), []);
+  });
+
+  t.test('Ctrl-C during create: exit 130 and nothing left', async (t) => {
+    const child = spawn(process.execPath, [cliPath, 'create', 'e2e-err-a', '--port', `127.0.0.1:${await freePort()}:8080`, '--replicas', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        // Interrupt once the sandbox exists, so there is something to undo.
+        if (/Starting 3 replicas/.test(stderr)) resolve();
+      });
+      child.once('exit', () => resolve());
+    });
+    child.kill('SIGINT');
+    t.equal(await exited, 130, 'exit 130');
+    t.match(stderr, /Interrupted; removing what this create made/);
+    t.same(await podContainers('e2e-err-a'), [], 'nothing left');
   });
 
   t.test('a container with our name that we did not make is never touched', async (t) => {
