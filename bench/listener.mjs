@@ -2,7 +2,8 @@
 // connection-per-request, all against 127.0.0.1 in one run. Not a test: it prints a Markdown table
 // and refreshes the `## Listener throughput` section of docs/benchmarks.md (unless --no-docs).
 //
-//   npm run build && node bench/listener.mjs [--duration 5] [--warmup 2] [--reps 3] [--connections 50] [--json out.json] [--no-docs]
+//   npm run build && node bench/listener.mjs [--duration 5] [--warmup 2] [--reps 3] [--connections 50]
+//       [--quiet-busy 0.35] [--quiet-wait 15] [--json out.json] [--no-docs]
 //
 // Each wrk run is bounded (-d) and killed if it overruns. Configurations are interleaved and the
 // order rotates each repetition, so that a slow minute of a noisy machine hits all of them alike;
@@ -27,6 +28,9 @@ const reps = Number(flag('reps', 3));
 const connections = Number(flag('connections', 50));
 const jsonOut = flag('json');
 const writeDocs = !argv.includes('--no-docs');
+// Others share this machine; each sample waits (up to quietWaitS) for their load to drop below this.
+const quietBusy = Number(flag('quiet-busy', 0.35));
+const quietWaitS = Number(flag('quiet-wait', 15));
 const docsFile = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 
 const serversJs = fileURLToPath(new URL('./servers.mjs', import.meta.url));
@@ -93,6 +97,27 @@ function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Share of all cores busy over the next `ms`, from /proc/stat. */
+async function machineBusy(ms = 500) {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + f[4]; // idle + iowait
+    return { idle, total: f.reduce((x, y) => x + y, 0) };
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = read();
+  return b.total === a.total ? 0 : 1 - (b.idle - a.idle) / (b.total - a.total);
+}
+
+/** Waits until other work leaves the cores mostly idle (our servers are idle between runs). Returns the last reading. */
+async function waitQuiet() {
+  const deadline = Date.now() + quietWaitS * 1000;
+  let busy = await machineBusy();
+  while (busy > quietBusy && Date.now() < deadline) busy = await machineBusy();
+  return busy;
 }
 
 function cpuSeconds(pids) {
@@ -177,13 +202,14 @@ try {
     for (const mode of modes) {
       for (let k = 0; k < running.length; k++) {
         const r = running[(k + rep) % running.length];
+        const busyBefore = await waitQuiet();
         const before = cpuSeconds(r.pids);
         const w = await wrk(r.port, mode, duration);
         const cpu = cpuSeconds(r.pids) - before;
-        const run = { rep, config: r.config.id, mode: mode.id, ...w, cpuSeconds: cpu, cpuPer100k: (cpu / w.requests) * 1e5 };
+        const run = { rep, config: r.config.id, mode: mode.id, ...w, cpuSeconds: cpu, cpuPer100k: (cpu / w.requests) * 1e5, busyBefore };
         runs.push(run);
         process.stderr.write(
-          `rep ${rep + 1} ${mode.id.padEnd(10)} ${r.config.id}: ${w.rps.toFixed(0)} req/s p50 ${w.p50} ms p99 ${w.p99} ms cpu ${cpu.toFixed(2)} s` +
+          `rep ${rep + 1} ${mode.id.padEnd(10)} ${r.config.id}: busy before ${(busyBefore * 100).toFixed(0)}% ${w.rps.toFixed(0)} req/s p50 ${w.p50} ms p99 ${w.p99} ms cpu ${cpu.toFixed(2)} s` +
             `${w.non2xx || w.socketErrors ? ` (non-2xx ${w.non2xx}, socket errors ${w.socketErrors})` : ''}\n`,
         );
       }
@@ -245,7 +271,9 @@ try {
     `- machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, ${wrkVersion}`,
     `- load: \`wrk -t1 -c${connections} -d${duration}s --latency\` against 127.0.0.1, keep-alive and with \`-H 'Connection: close'\` (one connection per request); ` +
       `${warmup} s warm-up per configuration and mode, then ${reps} repetition${reps === 1 ? '' : 's'} with the configurations interleaved and the order rotated; medians, with the min–max of req/s`,
-    `- load average (1 min) ${loadBefore[0].toFixed(2)} before the run, ${os.loadavg()[0].toFixed(2)} after: other work on this shared machine is part of the noise`,
+    `- load average (1 min) ${loadBefore[0].toFixed(2)} before the run, ${os.loadavg()[0].toFixed(2)} after: other work on this shared machine is part of the noise. ` +
+      `Each sample first waited up to ${quietWaitS} s for the cores to be at most ${Math.round(quietBusy * 100)} % busy; ` +
+      `${runs.filter((x) => x.busyBefore > quietBusy).length} of ${runs.length} samples still started above that`,
     `- server CPU: utime+stime from /proc/<pid>/stat of every server process (cluster primary and workers included) just before and after each measured run, per 100k requests`,
     `- configurations: (a) \`http.createServer(h).listen(port)\`, one process, no reuseport; (b) the library's createServer with prefer: 'addon', one process, same handler as (a); ` +
       `(c) two processes of examples/http-server.ts sharing the port (SO_REUSEPORT, the path 'auto' picks in this Node); (d) one process of the same example, i.e. (a)'s layout with (c)'s code, so (c) vs (d) isolates the second replica; ` +
@@ -253,6 +281,10 @@ try {
     `- wrk's one thread keeps one of the ${os.cpus().length} cores busy, so the servers share what is left: on 2 cores, two server processes cannot add throughput the way they would on an idle multi-core host, and the "cluster ~2.5×" expectation cannot show here`,
     '',
     ...lines,
+    '',
+    'How to read it: (b) differs from (a) only in how the listening socket is made (socket, SO_REUSEPORT, bind, listen in the addon, then ' +
+      "`server.listen({ fd })`); from then on libuv accepts and serves exactly as in (a), so a gap between them that the min–max ranges " +
+      'overlap is noise. CPU per 100k requests moves less with other load than req/s does, so it is the better figure to compare on a shared machine.',
   ].join('\n');
   console.log(body);
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ runs, summary }, null, 2));
