@@ -153,7 +153,7 @@ t.test('lossless operations under load', async (t) => {
       killedAt = load.now();
       process.kill(pid, 'SIGKILL');
       // The restart policy (unless-stopped) starts it again: a crash, not a manual stop.
-      await waitFor(`${victim} to be restarted`, () => inspect<{ Running: boolean; Pid: number }>(victim, '.State'), (s) => s.Running && s.Pid !== pid, 30_000);
+      await waitFor(`${victim} to be restarted`, () => inspect<{ Running: boolean; Restarting: boolean; Pid: number }>(victim, '.State'), (s) => s.Running && !s.Restarting && s.Pid > 0 && s.Pid !== pid, 30_000);
       await sleep(500);
     } finally {
       report = await load.stop();
