@@ -60,7 +60,10 @@ async function acquire(ctx: PodContext, pod: string, options: LockOptions): Prom
       continue;
     }
     if (!held) {
-      // The name is taken by a container without our labels: not ours to remove.
+      // Either the holder released it between our attempt and the look (try again at once), or the
+      // name is taken by a container without our labels: not ours to remove.
+      const named = await ctx.runtime.containerStatus(lockName(pod)).catch(() => undefined);
+      if (!named || (named.labels[LABEL.role] === 'lock' && named.labels[LABEL.pod] === pod)) continue;
       throw new PodError(`a container named "${lockName(pod)}" exists and was not made by reuseport-pod; remove or rename it`, ExitCode.conflict);
     }
     if (Date.now() > deadline) {
