@@ -80,10 +80,28 @@ t.test('two writers at once, real engine', async (t) => {
       t.equal(reset.code, 0, `round ${round}: back to 3`);
     }
   });
+
+  t.test('six `scale`s at once (2 rounds): they queue on the lock, every one succeeds', async (t) => {
+    // More waiters make it likely that one looks at the lock just as its holder releases it.
+    const pod = PODS.scale;
+    const asks = [1, 2, 3, 1, 2, 3];
+    for (let round = 1; round <= 2; round++) {
+      const results = await Promise.all(asks.map((n) => cli(['scale', pod, '--replicas', String(n), '--quiet'])));
+      const failed = results.map((r, i) => (r.code === 0 ? '' : `scale to ${asks[i]}: exit ${r.code}: ${r.stderr.trim().split('\n').at(-1)}`)).filter(Boolean);
+      t.same(failed, [], `round ${round}: all six exit 0`);
+      const replicas = await podContainers(pod, 'replica');
+      const { replicas: desired } = await desiredOf(pod);
+      t.ok([1, 2, 3].includes(replicas.length), `round ${round}: ${replicas.length} replicas, one of the asked counts`);
+      t.same(desired, [replicas.length], `round ${round}: the recorded desired count is what runs`);
+      t.same(await podContainers(pod, 'lock'), [], `round ${round}: no lock left`);
+    }
+  });
 });
 
 // The lock against a scripted engine: only what lock.ts calls is implemented.
-function scriptedEngine(script: { create: Array<'conflict' | 'ok'>; locks: ContainerSummary[][] }) {
+// `named`: what a look at the container by the lock's name finds when no lock is listed ('gone':
+// the holder just released it; 'foreign': a container without our labels holds the name).
+function scriptedEngine(script: { create: Array<'conflict' | 'ok'>; locks: ContainerSummary[][]; named?: 'gone' | 'foreign' }) {
   const calls: string[] = [];
   let creates = 0;
   let lists = 0;
@@ -99,6 +117,11 @@ function scriptedEngine(script: { create: Array<'conflict' | 'ok'>; locks: Conta
       const seen = script.locks[Math.min(lists++, script.locks.length - 1)] ?? [];
       calls.push(`list locks: ${seen.length}`);
       return seen;
+    },
+    async containerStatus(idOrName: string) {
+      calls.push(`status ${idOrName}: ${script.named ?? 'gone'}`);
+      if (script.named === 'foreign') return { id: 'foreign', name: idOrName, image: 'busybox', state: 'running', labels: {} };
+      throw Object.assign(new Error(`no such container: ${idOrName}`), { cause: { statusCode: 404 } });
     },
     async removeContainer(id: string) {
       calls.push(`remove ${id}`);
@@ -121,13 +144,13 @@ const heldBy = (pid: number): ContainerSummary => ({
 t.test('the lock, interleavings that real processes hit rarely (scripted engine)', async (t) => {
   t.test('a waiter whose holder releases the lock between the 409 and its look at the lock takes the lock', async (t) => {
     // 409 (held) -> list: held -> 409 again -> list: gone (released just now) -> create succeeds.
-    const { ctx, calls } = scriptedEngine({ create: ['conflict', 'conflict', 'ok'], locks: [[heldBy(1)], []] });
+    const { ctx, calls } = scriptedEngine({ create: ['conflict', 'conflict', 'ok'], locks: [[heldBy(1)], []], named: 'gone' });
     const result = await withPodLock(ctx, 'p', { image: 'x', waitMs: 5_000 }, async () => 'ran').catch((err: Error) => `rejected: ${err.message}`);
     t.equal(result, 'ran', `the waiter gets the lock and runs (engine calls: ${calls.join(' | ')})`);
   });
 
   t.test('a name held by a container that is not our lock is reported, not waited on forever', async (t) => {
-    const { ctx } = scriptedEngine({ create: ['conflict'], locks: [[]] });
+    const { ctx } = scriptedEngine({ create: ['conflict'], locks: [[]], named: 'foreign' });
     const started = Date.now();
     await t.rejects(withPodLock(ctx, 'p', { image: 'x', waitMs: 5_000 }, async () => 'ran'), { message: /a container named "p-lock" exists and was not made by reuseport-pod/ });
     t.ok(Date.now() - started < 10_000, 'within the wait bound');
