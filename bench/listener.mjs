@@ -264,7 +264,9 @@ try {
   }
 
   const wrkVersion = spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/ Copyright.*/, '').trim();
-  const cmd = `npm run build && node bench/listener.mjs${argv.length ? ` ${argv.filter((a) => a !== '--no-docs').join(' ')}` : ''}`;
+  // Options that change the measurement, not where the output goes.
+  const shown = argv.filter((a, i) => a !== '--no-docs' && a !== '--json' && argv[i - 1] !== '--json');
+  const cmd = `npm run build && node bench/listener.mjs${shown.length ? ` ${shown.join(' ')}` : ''}`;
   const body = [
     `Measured with \`${cmd}\` on ${new Date().toISOString().slice(0, 10)}.`,
     '',
