@@ -52,22 +52,25 @@ export function installGracefulShutdown(server: http.Server, options: GracefulSh
     if (draining) return;
     draining = true;
     const open = sockets.size;
-    log(`${options.instance} draining ${open} connections (${reason})`);
-    for (const res of inFlight) {
-      if (!res.headersSent) res.setHeader('Connection', 'close');
-    }
     const timer = setTimeout(() => {
       log(`${options.instance} drain timed out after ${options.timeoutMs} ms, force-closing ${sockets.size} connections`);
       server.closeAllConnections();
       for (const socket of sockets) socket.destroy();
       exit(1);
     }, options.timeoutMs);
-    // server.close() stops listening at once and calls back when the last connection has ended.
+    // The listener goes first and the log line after it: whoever reads "draining" may rely on new
+    // connections no longer reaching this process. close() calls back once the last connection ends.
     server.close(() => {
       clearTimeout(timer);
       log(`${options.instance} stopped after draining ${open} connections`);
       exit(0);
     });
+    log(`${options.instance} draining ${open} connections (${reason})`);
+    for (const res of inFlight) {
+      if (!res.headersSent) res.setHeader('Connection', 'close');
+    }
+    // http.Server#close() already closed the connections idle at that moment (Node >= 19); this
+    // also covers Node 18.2+ and reads as what the drain does.
     server.closeIdleConnections();
   };
 
