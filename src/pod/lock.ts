@@ -11,6 +11,9 @@ import { LABEL, lockName } from './names.ts';
 
 const STALE_MS = 15 * 60 * 1000;
 
+/** Pods whose lock this process holds right now: a lock naming this process but not here was left behind. */
+const heldHere = new Set<string>();
+
 export interface LockOptions {
   /** Any local image (the sandbox's): the lock is a never-started container. */
   image: string;
@@ -29,6 +32,8 @@ function isAlive(pid: number): boolean {
 /** A lock is stale when its holder ran on this host and is gone, or when it is very old. */
 function isStale(lock: ContainerSummary, now: number): boolean {
   const [host, pid] = (lock.labels[LABEL.holder] ?? '').split(':');
+  // Left by this very process (a release the engine did not take, e.g. while it restarted).
+  if (host === hostname() && Number(pid) === process.pid && !heldHere.has(lock.labels[LABEL.pod] ?? '')) return true;
   if (host === hostname() && Number(pid) > 0 && !isAlive(Number(pid))) return true;
   const since = Date.parse(lock.labels[LABEL.since] ?? '');
   return Number.isNaN(since) || now - since > STALE_MS;
@@ -84,9 +89,11 @@ async function acquire(ctx: PodContext, pod: string, options: LockOptions): Prom
 
 export async function withPodLock<T>(ctx: PodContext, pod: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
   const id = await acquire(ctx, pod, options);
+  heldHere.add(pod);
   try {
     return await fn();
   } finally {
+    heldHere.delete(pod);
     await ctx.runtime.removeContainer(id);
   }
 }
