@@ -22,7 +22,7 @@
 // Prints tables and replaces the part of docs/reliability.md between the "results" markers
 // (unless --no-docs). Pods are named rel-*, removed at the end, on error and on Ctrl-C.
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +43,17 @@ const replicas = Number(flag('replicas', 4));
 const concurrency = Number(flag('concurrency', 6));
 const writeDocs = !args.includes('--no-docs');
 const command = `node bench/reliability.mjs${args.length ? ` ${args.join(' ')}` : ''}`;
-const cliPath = join(repo, 'dist/src/cli/main.js');
+// The tool measured is a copy of dist/ taken at the start: others may rebuild dist/ during a run.
+const distMain = join(repo, 'dist/src/cli/main.js');
+if (!existsSync(distMain)) throw new Error(`${distMain} is missing: run \`npm run build\` first`);
+const toolDir = mkdtempSync(join(os.tmpdir(), 'rel-tool-'));
+symlinkSync(join(repo, 'node_modules'), join(toolDir, 'node_modules'));
+if (existsSync(join(repo, 'build'))) symlinkSync(join(repo, 'build'), join(toolDir, 'build'));
+cpSync(join(repo, 'dist'), join(toolDir, 'dist'), { recursive: true });
+cpSync(join(repo, 'package.json'), join(toolDir, 'package.json'));
+const distBuilt = statSync(distMain).mtime.toISOString();
+const cliPath = join(toolDir, 'dist/src/cli/main.js');
+process.once('exit', () => rmSync(toolDir, { recursive: true, force: true }));
 const pods = settings.map((s) => `rel-${s}`);
 
 // The load generator the tests use, transpiled as is (it imports node: modules only).
@@ -197,25 +207,27 @@ function kaTable() {
   ].join('\n');
 }
 
+/** What the run ran on, taken at the start (the load line is completed at the end). */
 async function environment() {
   const head = execFileSync('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   const dirty = execFileSync('git', ['-C', repo, 'status', '--porcelain', 'src', 'examples'], { encoding: 'utf8' }).trim() ? ' (with uncommitted changes in src/ or examples/)' : '';
   const server = await docker('version', '--format', '{{.Server.Version}}');
+  const image = (await docker('image', 'inspect', '-f', '{{.Id}}', 'reuseport-pod/example:0.1.0').catch(() => '?')).replace(/^sha256:/, '').slice(0, 12);
   const dockerdArgs = execFileSync('sh', ['-c', 'for p in $(pgrep -x dockerd); do tr "\\0" " " < /proc/$p/cmdline; echo; done'], { encoding: 'utf8' }).trim().split('\n');
   const endpoint = process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
   const mine = dockerdArgs.find((a) => (endpoint === 'unix:///var/run/docker.sock' ? !/ (-H|--host)/.test(a) : a.includes(endpoint.replace(/^unix:\/\//, '')))) ?? '?';
   const proxy = /userland-proxy=false/.test(mine) ? 'off: loopback is DNAT\'ed by iptables' : 'on (the default): loopback goes through docker-proxy';
   return [
     `- ${os.cpus().length} cores, Linux ${os.release()}, Node ${process.version}, Docker ${server} (\`${mine}\`; userland proxy ${proxy})`,
-    `- reuseport-pod at ${head}${dirty}, dist/ built ${statSync(cliPath).mtime.toISOString()}`,
-    `- load average at the start ${loadAtStart.map((x) => x.toFixed(1)).join(' / ')}, at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} (1 / 5 / 15 min; other work shared the machine)`,
+    `- reuseport-pod at ${head}${dirty}: a copy of dist/ as built ${distBuilt}; replicas from reuseport-pod/example:0.1.0 (${image} at the start)`,
     `- ${replicas} replicas of reuseport-pod/example; load: ${concurrency} loops, each a GET on a new connection (keep-alive rows: ${concurrency} loops over one keep-alive agent, maxSockets ${concurrency}), 5 s timeout per request`,
-  ].join('\n');
+  ];
 }
 
 const started = Date.now();
 const loadAtStart = os.loadavg();
 await removePods();
+const envLines = await environment();
 try {
   for (const s of settings) await benchSetting(s);
 } catch (err) {
@@ -227,7 +239,10 @@ await removePods();
 
 const sections = [];
 const total = (s) => results.filter((r) => r.setting === s && !r.kind.includes('keep-alive')).reduce((a, r) => a + r.report.failed, 0);
-sections.push(`Command: \`${command}\` (${((Date.now() - started) / 60000).toFixed(1)} min, ${new Date().toISOString().slice(0, 16)}Z)\n\n${await environment()}`);
+sections.push(`Command: \`${command}\` (${((Date.now() - started) / 60000).toFixed(1)} min, ${new Date().toISOString().slice(0, 16)}Z)\n\n${[
+  ...envLines,
+  `- load average at the start ${loadAtStart.map((x) => x.toFixed(1)).join(' / ')}, at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' / ')} (1 / 5 / 15 min; other work shared the machine)`,
+].join('\n')}`);
 sections.push(
   `**Failed requests across all ${cycles} rollout + ${cycles} scale cycles:** ${settings.map((s) => `tcp_migrate_req=${s === 'on' ? 1 : 0}: **${total(s)}**`).join(' · ')}`,
 );
