@@ -1,0 +1,640 @@
+// Data path through Docker: wrk against 127.0.0.1, keep-alive and `Connection: close`, for
+//   (i)   one replica container published directly: docker run -p 127.0.0.1:H:8080 reuseport-pod/example:0.1.0
+//   (ii)  the tool's pod of 2:  node dist/src/cli/main.js create bench-d-tool --port 127.0.0.1:H:8080 --replicas 2
+//   (iii) the same pod by hand with the docker CLI (sandbox -p, 2 replicas --network container:...)
+//   (iv)  nginx (1 worker, bench/nginx/) in a container in front of 2 replica containers on a
+//         user-defined bridge network, with HTTP/1.1 keep-alive to them
+//   (v)   the same without upstream keep-alive (nginx's default: a new upstream connection per request)
+// reporting req/s, p50/p99, and CPU seconds per 100k requests of the server processes (utime+stime
+// from /proc/<host pid>/stat; nginx's master+worker counted with the replicas and also shown
+// alone) and of docker-proxy when dockerd's userland proxy is on. Not a test: it prints tables and
+// refreshes the `## Data path through Docker` section of docs/benchmarks.md.
+//
+//   npm run build && node bench/datapath.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 32] [--port 18980] [--foreign-max 0.25] [--no-docs | --force-docs]
+//
+// The docs are not written when more than a third of the kept runs shared the machine with more
+// than --foreign-max cores of other work (other people's tests): --force-docs writes them anyway.
+//
+// dockerd's userland proxy changes the path (docker-proxy in userland vs iptables DNAT). The figures
+// are for the mode dockerd runs in. To measure the other mode, dockerd must be restarted, which
+// stops every container on this engine (other people's too):
+//
+//   node bench/datapath.mjs --restart-dockerd-with-proxy=on|off [--dry-run]
+//
+// stops the running dockerd (SIGTERM, waits), starts it again with the same arguments except
+// --userland-proxy, waits until it answers, says so loudly, and then runs the benchmark. It leaves
+// dockerd in the new mode. --dry-run prints what it would do and stops. Never run it on a shared
+// machine while others use the engine.
+//
+// Everything is named bench-d-* (containers, network bench-d-net) and removed at the end, on error,
+// and on Ctrl-C. wrk runs with one thread, which keeps one of this machine's cores busy.
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import { dirname } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const eq = args.find((a) => a.startsWith(`--${name}=`));
+  if (eq) return eq.slice(name.length + 3);
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const rounds = Number(flag('rounds', 3));
+const duration = Number(flag('duration', 5));
+const warmup = Number(flag('warmup', 1));
+const connections = Number(flag('connections', 32));
+const basePort = Number(flag('port', 18980));
+const writeDocs = !args.includes('--no-docs');
+const restartProxy = flag('restart-dockerd-with-proxy', undefined);
+const dryRun = args.includes('--dry-run');
+const command = `node bench/datapath.mjs${args.length ? ` ${args.join(' ')}` : ''}`;
+
+const APP = 'reuseport-pod/example:0.1.0';
+const PAUSE = 'reuseport-pod/pause:0.1.0';
+const NET = 'bench-d-net';
+const CONTAINERS = [
+  'bench-d-single',
+  'bench-d-tool-1', 'bench-d-tool-2', 'bench-d-tool-sandbox',
+  'bench-d-hand-1', 'bench-d-hand-2', 'bench-d-hand-sandbox',
+  'bench-d-nginx', 'bench-d-nginx-nk', 'bench-d-up1', 'bench-d-up2',
+];
+const clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+const say = (line) => process.stderr.write(`datapath: ${line}\n`);
+const docker = (...a) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+// ---- cleanup: only our own names -------------------------------------------------------------
+const children = new Set();
+// The tool's own records for its pod (<pod>-lock, <pod>-state-<n>), when the tool makes them.
+const TOOL_RECORDS = /^bench-d-tool-(lock|state-\d+)$/;
+function cleanup() {
+  for (const c of children) c.kill('SIGKILL');
+  let removed = 0;
+  const existing = execFileSync('docker', ['ps', '-a', '--format', '{{.Names}}'], { encoding: 'utf8' }).split('\n');
+  const mine = existing.filter((n) => CONTAINERS.includes(n) || TOOL_RECORDS.test(n));
+  // Replicas and nginx first, sandboxes last (a sandbox removed under its replicas strands them).
+  for (const list of [mine.filter((n) => !n.endsWith('-sandbox')), mine.filter((n) => n.endsWith('-sandbox'))]) {
+    if (list.length) execFileSync('docker', ['rm', '-f', ...list], { stdio: 'ignore' });
+    removed += list.length;
+  }
+  if (execFileSync('docker', ['network', 'ls', '--format', '{{.Name}}'], { encoding: 'utf8' }).split('\n').includes(NET)) {
+    execFileSync('docker', ['network', 'rm', NET], { stdio: 'ignore' });
+    removed++;
+  }
+  return removed;
+}
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    say(`${sig}: removing bench-d-* containers and ${NET} ...`);
+    try {
+      say(`removed ${cleanup()} object(s)`);
+    } finally {
+      process.exit(130);
+    }
+  });
+}
+
+// ---- dockerd's userland proxy --------------------------------------------------------------------
+/** The dockerd serving DOCKER_HOST (default unix:///var/run/docker.sock): others may run their own. */
+function dockerdProcess() {
+  const want = (process.env.DOCKER_HOST || 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '');
+  const found = [];
+  for (const pid of allPids()) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'dockerd') continue;
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const hosts = [];
+      argv.forEach((a, i) => {
+        if (a === '-H' || a === '--host') hosts.push(argv[i + 1]);
+        else if (/^(-H|--host)=/.test(a)) hosts.push(a.replace(/^(-H|--host)=/, ''));
+      });
+      if (hosts.length === 0) hosts.push('unix:///var/run/docker.sock');
+      if (hosts.some((h) => h.replace(/^unix:\/\//, '') === want)) found.push({ pid, argv });
+    } catch {}
+  }
+  return found.length === 1 ? found[0] : undefined;
+}
+
+function daemonJsonProxy() {
+  try {
+    const conf = JSON.parse(readFileSync('/etc/docker/daemon.json', 'utf8'));
+    return conf['userland-proxy'];
+  } catch {
+    return undefined;
+  }
+}
+
+/** 'on' | 'off' from dockerd's arguments and /etc/docker/daemon.json (default: on). */
+function proxyMode(argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--userland-proxy(?:=(.*))?$/.exec(argv[i]);
+    if (m) {
+      const v = m[1] ?? (argv[i + 1] && !argv[i + 1].startsWith('-') ? argv[i + 1] : 'true');
+      return /^(false|0)$/i.test(v) ? 'off' : 'on';
+    }
+  }
+  const fromFile = daemonJsonProxy();
+  return fromFile === false ? 'off' : 'on';
+}
+
+async function engineAnswers(timeoutMs) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    try {
+      execFileSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 5000 });
+      return true;
+    } catch {
+      await delay(500);
+    }
+  }
+  return false;
+}
+
+async function restartDockerd(want) {
+  if (want !== 'on' && want !== 'off') throw new Error('--restart-dockerd-with-proxy takes on or off');
+  const d = dockerdProcess();
+  if (!d) throw new Error('cannot find the one dockerd process that serves DOCKER_HOST (or /var/run/docker.sock); not restarting anything');
+  const current = proxyMode(d.argv);
+  if (current === want) {
+    say(`dockerd (pid ${d.pid}: ${d.argv.join(' ')}) already runs with the userland proxy ${want}: not restarting it`);
+    return { from: current, to: want, argv: d.argv.slice(1) };
+  }
+  if (daemonJsonProxy() !== undefined) {
+    throw new Error(`/etc/docker/daemon.json sets "userland-proxy"; change it there and restart dockerd yourself (a flag would conflict with it)`);
+  }
+  // Same arguments, --userland-proxy (either spelling) dropped, then the asked mode.
+  const kept = [];
+  for (let i = 1; i < d.argv.length; i++) {
+    if (/^--userland-proxy=/.test(d.argv[i])) continue;
+    if (d.argv[i] === '--userland-proxy') {
+      if (d.argv[i + 1] && /^(true|false|0|1)$/i.test(d.argv[i + 1])) i++;
+      continue;
+    }
+    kept.push(d.argv[i]);
+  }
+  const newArgv = want === 'off' ? [...kept, '--userland-proxy=false'] : kept;
+  let binary = d.argv[0];
+  try {
+    binary = readlinkSync(`/proc/${d.pid}/exe`);
+  } catch {}
+  let logFile = '/var/log/dockerd-bench.log';
+  try {
+    const out = readlinkSync(`/proc/${d.pid}/fd/1`);
+    if (out.startsWith('/') && !out.startsWith('/dev/')) logFile = out;
+  } catch {}
+  const banner = '='.repeat(100);
+  process.stderr.write(
+    `${banner}\n!!! datapath: RESTARTING DOCKERD ${dryRun ? '(dry run: nothing is done)' : ''}\n` +
+      `!!!   running: pid ${d.pid}: ${d.argv.join(' ')}  (userland proxy ${current})\n` +
+      `!!!   will run: ${[binary, ...newArgv].join(' ')}  (userland proxy ${want}), output appended to ${logFile}\n` +
+      `!!!   EVERY container on this engine is stopped by it (other people's too); only those with a restart policy come back.\n` +
+      (current === 'off' && want === 'on' ? '!!!   Docker leaves route_localnet=1 and its MASQUERADE rules from the DNAT mode behind.\n' : '') +
+      `${banner}\n`,
+  );
+  if (dryRun) return { from: current, to: want, argv: newArgv };
+  process.kill(d.pid, 'SIGTERM');
+  const until = Date.now() + 60_000;
+  while (existsSync(`/proc/${d.pid}`) && Date.now() < until) await delay(250);
+  if (existsSync(`/proc/${d.pid}`)) throw new Error(`dockerd (pid ${d.pid}) did not exit within 60 s of SIGTERM; left alone`);
+  say(`dockerd pid ${d.pid} stopped`);
+  mkdirSync(dirname(logFile), { recursive: true });
+  const fd = openSync(logFile, 'a');
+  const child = spawn(binary, newArgv, { detached: true, stdio: ['ignore', fd, fd] });
+  child.unref();
+  closeSync(fd);
+  if (!(await engineAnswers(60_000))) throw new Error(`the new dockerd (pid ${child.pid}) does not answer after 60 s; see ${logFile}`);
+  process.stderr.write(`${banner}\n!!! datapath: dockerd RESTARTED: pid ${child.pid}: ${[binary, ...newArgv].join(' ')} (userland proxy ${want}); it stays in this mode.\n!!!   Back to the previous mode: node bench/datapath.mjs --restart-dockerd-with-proxy=${current}\n${banner}\n`);
+  return { from: current, to: want, argv: newArgv };
+}
+
+// ---- processes and CPU -------------------------------------------------------------------------
+function procStat(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) }; // utime + stime
+}
+function allPids() {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+}
+/** pid and its descendants (nginx's master and its worker). */
+function tree(root) {
+  const parent = new Map();
+  for (const pid of allPids()) {
+    try {
+      parent.set(pid, procStat(pid).ppid);
+    } catch {}
+  }
+  const out = [root];
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [pid, ppid] of parent) if (out.includes(ppid) && !out.includes(pid)) (out.push(pid), (changed = true));
+  }
+  return out;
+}
+function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      ticks += procStat(pid).ticks;
+    } catch {
+      throw new Error(`process ${pid} is gone: a server died during the run`);
+    }
+  }
+  return ticks / clkTck;
+}
+const hostPid = (name) => Number(docker('inspect', '-f', '{{.State.Pid}}', name));
+/** docker-proxy processes serving host port `port` (userland proxy on), by their arguments. */
+function proxyPids(port) {
+  const out = [];
+  for (const pid of allPids()) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'docker-proxy') continue;
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const i = argv.indexOf('-host-port');
+      if (i >= 0 && Number(argv[i + 1]) === port) out.push(pid);
+    } catch {}
+  }
+  return out;
+}
+
+// ---- load --------------------------------------------------------------------------------------
+function toMs(s) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(s);
+  return m ? Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2]] : NaN;
+}
+const closeLua = `${repo}bench/datapath-close.lua`;
+function wrk(port, mode, seconds) {
+  const argv = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...(mode === 'close' ? ['-s', closeLua] : []), `http://127.0.0.1:${port}/`];
+  return new Promise((resolve, reject) => {
+    // /usr/bin/time reports wrk's own CPU on its last stderr line.
+    const child = execFile('/usr/bin/time', ['-f', 'wrk-cpu %U %S', 'wrk', ...argv], { timeout: (seconds + 15) * 1000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      children.delete(child);
+      if (err) return reject(new Error(`wrk ${argv.join(' ')}: ${err.message} ${stderr}`));
+      const num = (re) => Number(re.exec(stdout)?.[1] ?? NaN);
+      const t = /wrk-cpu ([\d.]+) ([\d.]+)/.exec(stderr);
+      const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+      resolve({
+        requests: num(/(\d+) requests in/),
+        rps: num(/Requests\/sec:\s+([\d.]+)/),
+        p50: toMs(/^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? ''),
+        p99: toMs(/^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? ''),
+        errors: (num(/Non-2xx or 3xx responses: (\d+)/) || 0) + (errors ? errors.slice(1).reduce((s, n) => s + Number(n), 0) : 0),
+        wrkCpu: t ? Number(t[1]) + Number(t[2]) : NaN,
+      });
+    });
+    children.add(child);
+  });
+}
+
+/** Machine-wide CPU seconds from /proc/stat: what processes can be charged with, and steal. */
+function machineCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user+nice+system+irq+softirq: a task's stime includes the ticks its softirqs took, which the
+  // machine counts under softirq.
+  return { proc: (f[0] + f[1] + f[2] + f[5] + f[6]) / clkTck, steal: (f[7] ?? 0) / clkTck, at: performance.now() / 1000 };
+}
+
+async function busy(ms = 300) {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3] + f[4], total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  await delay(ms);
+  const b = read();
+  return 1 - (b.idle - a.idle) / Math.max(1, b.total - a.total);
+}
+let quietBudgetMs = 90_000; // over the whole run, so that a busy machine cannot stretch it past ~10 min
+/** Other engineers share this machine: wait (up to 10 s) until at most 35 % of the CPU is busy. */
+async function waitQuiet() {
+  const start = Date.now();
+  const until = start + Math.min(10_000, quietBudgetMs);
+  let b = await busy();
+  while (b > 0.35 && Date.now() < until) b = await busy(500);
+  quietBudgetMs -= Date.now() - start;
+  return b;
+}
+
+/** New connection per request: which instances answer on this port? */
+async function instances(port, n = 24) {
+  const seen = new Map();
+  for (let i = 0; i < n; i++) {
+    const body = await new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d)).on('end', () => resolve(text.trim()));
+      });
+      req.on('error', reject).on('timeout', () => req.destroy(new Error(`127.0.0.1:${port}: timeout`)));
+    });
+    const name = /^Hello from (\S+)/.exec(body)?.[1] ?? `?${body.slice(0, 40)}`;
+    seen.set(name, (seen.get(name) ?? 0) + 1);
+  }
+  return seen;
+}
+
+async function waitHttp(port, timeoutMs = 20_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await instances(port, 1);
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await delay(100);
+    }
+  }
+}
+
+async function waitListeners(sandbox, n, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  while (Number(docker('exec', sandbox, '/pause', '--listeners', '8080')) < n) {
+    if (Date.now() > until) throw new Error(`${sandbox}: fewer than ${n} listeners after ${timeoutMs / 1000} s`);
+    await delay(100);
+  }
+}
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer().once('error', () => resolve(false));
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+
+/** Replaces (or appends) the section that starts with `heading`, up to the next `## ` heading. */
+function writeSection(file, heading, body) {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.trim() === heading);
+  const section = `${heading}\n\n${body.trim()}\n`;
+  let out;
+  if (start < 0) {
+    out = `${text.trimEnd()}${text.trim() ? '\n\n' : ''}${section}`;
+  } else {
+    let end = lines.findIndex((l, i) => i > start && /^## /.test(l));
+    if (end < 0) end = lines.length;
+    const after = lines.slice(end).join('\n');
+    out = `${lines.slice(0, start).join('\n')}${start ? '\n' : ''}${section}${after ? `\n${after}` : ''}`;
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, out.endsWith('\n') ? out : `${out}\n`);
+  renameSync(tmp, file);
+}
+
+// ---- the four configurations -------------------------------------------------------------------
+// Same container options as the tool's (bench/launcher-sequential.sh uses them too).
+const SANDBOX_OPTS = ['--sysctl', 'net.ipv4.tcp_migrate_req=1', '--cap-drop', 'ALL', '--read-only', '--security-opt', 'no-new-privileges', '--restart', 'unless-stopped'];
+const REPLICA_OPTS = ['-e', 'PORT=8080', '--stop-timeout', '10', '--security-opt', 'no-new-privileges', '--restart', 'unless-stopped'];
+const LABEL = ['--label', 'io.reuseport-pod.bench=datapath'];
+
+const configs = [
+  {
+    id: 'single',
+    label: '(i) 1 replica container, `-p` directly',
+    async start(port) {
+      docker('run', '-d', '--name', 'bench-d-single', ...LABEL, '-p', `127.0.0.1:${port}:8080`, '-e', 'INSTANCE=bench-d-single', ...REPLICA_OPTS, APP);
+      await waitHttp(port);
+      return { servers: [hostPid('bench-d-single')] };
+    },
+  },
+  {
+    id: 'tool',
+    label: "(ii) the tool's pod of 2",
+    async start(port) {
+      execFileSync(process.execPath, [`${repo}dist/src/cli/main.js`, 'create', 'bench-d-tool', '--port', `127.0.0.1:${port}:8080`, '--replicas', '2', '--quiet'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      return { servers: ['bench-d-tool-1', 'bench-d-tool-2', 'bench-d-tool-sandbox'].map(hostPid) };
+    },
+  },
+  {
+    id: 'hand',
+    label: '(iii) the same pod by hand (docker CLI)',
+    async start(port) {
+      docker('run', '-d', '--name', 'bench-d-hand-sandbox', ...LABEL, '-p', `127.0.0.1:${port}:8080`, ...SANDBOX_OPTS, PAUSE);
+      for (const i of [1, 2]) docker('run', '-d', '--name', `bench-d-hand-${i}`, ...LABEL, '--network', 'container:bench-d-hand-sandbox', '-e', `INSTANCE=bench-d-hand-${i}`, ...REPLICA_OPTS, APP);
+      await waitListeners('bench-d-hand-sandbox', 2);
+      return { servers: ['bench-d-hand-1', 'bench-d-hand-2', 'bench-d-hand-sandbox'].map(hostPid) };
+    },
+  },
+  {
+    id: 'nginx',
+    label: '(iv) nginx container (1 worker) → 2 replica containers',
+    async start(port, nginxImage) {
+      docker('network', 'create', ...LABEL, NET);
+      for (const up of ['bench-d-up1', 'bench-d-up2']) docker('run', '-d', '--name', up, ...LABEL, '--network', NET, '-e', `INSTANCE=${up}`, ...REPLICA_OPTS, APP);
+      // nginx resolves the upstream names when it starts: the replicas must exist first.
+      docker('run', '-d', '--name', 'bench-d-nginx', ...LABEL, '--network', NET, '-p', `127.0.0.1:${port}:8080`, nginxImage);
+      await waitHttp(port);
+      const nginx = tree(hostPid('bench-d-nginx'));
+      return { servers: [...nginx, hostPid('bench-d-up1'), hostPid('bench-d-up2')], extra: nginx, extraLabel: 'nginx' };
+    },
+  },
+  {
+    id: 'nginx-nk',
+    label: '(v) = (iv) without upstream keep-alive (nginx\'s default proxying)',
+    async start(port, nginxImage) {
+      // The same two replica containers as (iv), which started them.
+      docker('run', '-d', '--name', 'bench-d-nginx-nk', ...LABEL, '--network', NET, '-p', `127.0.0.1:${port}:8080`, nginxImage, '/usr/sbin/nginx', '-c', '/etc/nginx/nginx-no-upstream-keepalive.conf', '-g', 'daemon off;');
+      await waitHttp(port);
+      const nginx = tree(hostPid('bench-d-nginx-nk'));
+      return { servers: [...nginx, hostPid('bench-d-up1'), hostPid('bench-d-up2')], extra: nginx, extraLabel: 'nginx' };
+    },
+  },
+];
+const modes = ['keep-alive', 'close'];
+const FOREIGN_MAX = Number(flag('foreign-max', 0.25)); // cores other processes may use during a kept run
+
+// ---- main --------------------------------------------------------------------------------------
+async function main() {
+  if (restartProxy !== undefined) {
+    const r = await restartDockerd(restartProxy);
+    if (dryRun) return;
+    say(`dockerd now runs with the userland proxy ${r.to}`);
+  }
+  if (!existsSync(`${repo}dist/src/cli/main.js`)) throw new Error('dist/src/cli/main.js is missing: run `npm run build` first');
+  for (const image of [APP, PAUSE]) {
+    try {
+      docker('image', 'inspect', image);
+    } catch {
+      throw new Error(`image ${image} is missing: run scripts/build-images.sh first`);
+    }
+  }
+  const nginxImage = execFileSync('bash', [`${repo}bench/nginx/build-image.sh`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop();
+  const left = cleanup();
+  if (left) say(`removed ${left} bench-d object(s) left from an earlier run`);
+
+  const d = dockerdProcess();
+  const mode = d ? proxyMode(d.argv) : 'unknown';
+  const dockerdArgs = d ? d.argv.join(' ') : '(dockerd not found in /proc)';
+  say(`dockerd: ${dockerdArgs} -> userland proxy ${mode}`);
+
+  const running = [];
+  for (const [i, c] of configs.entries()) {
+    const port = basePort + i;
+    if (!(await portFree(port))) throw new Error(`port 127.0.0.1:${port} is taken; pass --port BASE (${configs.length} consecutive free ports)`);
+    const r = await c.start(port, nginxImage);
+    const proxies = proxyPids(port);
+    const spread = await instances(port);
+    say(`${c.id}: 127.0.0.1:${port}, server pids ${r.servers.join(',')}${proxies.length ? `, docker-proxy pids ${proxies.join(',')}` : ', no docker-proxy'}; 24 new connections -> ${[...spread].map(([k, v]) => `${k}:${v}`).join(' ')}`);
+    running.push({ config: c, port, ...r, proxies, spread });
+  }
+
+  const loadBefore = os.loadavg()[0];
+  const started = Date.now();
+  for (const r of running) for (const m of modes) await wrk(r.port, m, warmup);
+  const runs = [];
+  let noisy = 0;
+  let retried = 0;
+  for (let round = 0; round < rounds; round++) {
+    for (const m of modes) {
+      for (let k = 0; k < running.length; k++) {
+        const r = running[(k + round) % running.length];
+        await wrk(r.port, m, warmup);
+        // A run is kept when other processes used at most FOREIGN_MAX cores during it: process CPU of
+        // the whole machine minus the servers', docker-proxy's and wrk's own. Else it is run again
+        // (at most twice more), and the last attempt is kept and counted as noisy.
+        let run;
+        for (let attempt = 0; attempt < 3; attempt++) {
+          await waitQuiet();
+          const m0 = machineCpu();
+          const before = { server: cpuSeconds(r.servers), proxy: cpuSeconds(r.proxies), extra: r.extra ? cpuSeconds(r.extra) : 0 };
+          const w = await wrk(r.port, m, duration);
+          const cpu = { server: cpuSeconds(r.servers) - before.server, proxy: cpuSeconds(r.proxies) - before.proxy, extra: r.extra ? cpuSeconds(r.extra) - before.extra : 0 };
+          const m1 = machineCpu();
+          const wall = m1.at - m0.at;
+          const foreign = (m1.proc - m0.proc - cpu.server - cpu.proxy - w.wrkCpu) / wall;
+          const steal = (m1.steal - m0.steal) / wall;
+          const per = (x) => (x / w.requests) * 1e5;
+          run = { round, mode: m, id: r.config.id, ...w, server100k: per(cpu.server), proxy100k: per(cpu.proxy), extra100k: per(cpu.extra), total100k: per(cpu.server + cpu.proxy), wrkCores: w.wrkCpu / wall, foreign, steal, attempt };
+          say(
+            `round ${round + 1} ${m.padEnd(10)} ${r.config.id.padEnd(6)} ${w.rps.toFixed(0).padStart(6)} req/s p50 ${w.p50} ms p99 ${w.p99} ms ` +
+              `server ${per(cpu.server).toFixed(2)} CPU-s/100k${r.extra ? ` (nginx ${per(cpu.extra).toFixed(2)})` : ''}${r.proxies.length ? ` docker-proxy ${per(cpu.proxy).toFixed(2)}` : ''}` +
+              ` wrk ${run.wrkCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores${steal > 0.01 ? `, steal ${steal.toFixed(2)}` : ''}${w.errors ? ` errors ${w.errors}` : ''}` +
+              (foreign > FOREIGN_MAX ? (attempt < 2 ? ' -> noisy, again' : ' -> noisy, kept') : ''),
+          );
+          if (foreign <= FOREIGN_MAX) break;
+        }
+        if (run.foreign > FOREIGN_MAX) noisy++;
+        if (run.attempt > 0) retried++;
+        runs.push(run);
+      }
+    }
+  }
+  const elapsed = (Date.now() - started) / 1000;
+  const loadAfter = os.loadavg()[0];
+
+  // ---- tables ----
+  const summary = {};
+  const rows = [];
+  for (const m of modes) {
+    for (const r of running) {
+      const mine = runs.filter((x) => x.mode === m && x.id === r.config.id);
+      const s = {
+        rps: median(mine.map((x) => x.rps)),
+        rpsMin: Math.min(...mine.map((x) => x.rps)),
+        rpsMax: Math.max(...mine.map((x) => x.rps)),
+        p50: median(mine.map((x) => x.p50)),
+        p99: median(mine.map((x) => x.p99)),
+        server: median(mine.map((x) => x.server100k)),
+        extra: median(mine.map((x) => x.extra100k)),
+        proxy: median(mine.map((x) => x.proxy100k)),
+        total: median(mine.map((x) => x.total100k)),
+        errors: mine.reduce((a, x) => a + x.errors, 0),
+      };
+      summary[`${m}/${r.config.id}`] = s;
+      rows.push(
+        `| ${m} | ${r.config.label} | ${s.rps.toFixed(0)} (${s.rpsMin.toFixed(0)}–${s.rpsMax.toFixed(0)}) | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ` +
+          `${s.server.toFixed(2)}${r.extra ? ` (nginx ${s.extra.toFixed(2)})` : ''} | ${r.proxies.length ? s.proxy.toFixed(2) : '— (none)'} | ${s.total.toFixed(2)} | ${s.errors} |`,
+      );
+    }
+  }
+  const get = (m, id) => summary[`${m}/${id}`];
+  const checks = [];
+  const check = (ok, text) => checks.push(`- ${ok ? '✅ met' : '❌ missed'}: ${text}`);
+  for (const m of modes) {
+    const q = get(m, 'tool').rps / get(m, 'hand').rps;
+    check(q >= 0.97, `${m}: tool's pod req/s / hand-made pod = ${q.toFixed(2)}× (target ≥ 0.97×)`);
+  }
+  for (const m of modes) {
+    const q = get(m, 'tool').total / get(m, 'single').total;
+    check(q <= 1.1, `${m}: pod CPU per request / single container = ${q.toFixed(2)}× (target ≤ 1.10×; server + docker-proxy CPU)`);
+  }
+  for (const m of modes) {
+    const q = get(m, 'tool').total / get(m, 'nginx').total;
+    const target = m === 'keep-alive';
+    (target ? check : (ok, text) => checks.push(`- (no target) ${text}`))(q <= 0.45, `${m}: pod CPU per request / nginx in front = ${q.toFixed(2)}×${target ? ' (target ≤ 0.45×)' : ''}`);
+  }
+  for (const m of modes) {
+    checks.push(`- (no target) ${m}: pod CPU per request / nginx without upstream keep-alive = ${(get(m, 'tool').total / get(m, 'nginx-nk').total).toFixed(2)}×`);
+  }
+  const q = (m) => (get(m, 'tool').rps / get(m, 'single').rps).toFixed(2);
+  const qn = (m) => (get(m, 'tool').rps / get(m, 'nginx').rps).toFixed(2);
+  checks.push(`- req/s, pod / single container: ${q('keep-alive')}× keep-alive, ${q('close')}× close; pod / nginx in front: ${qn('keep-alive')}× keep-alive, ${qn('close')}× close`);
+
+  const header =
+    '| mode | configuration | req/s median (min–max) | p50 ms | p99 ms | server CPU-s / 100k req | docker-proxy CPU-s / 100k | total CPU-s / 100k | errors |\n| --- | --- | --- | ---: | ---: | --- | --- | ---: | ---: |';
+  const foreignMed = median(runs.map((x) => x.foreign));
+  const noise =
+    `other processes used ${foreignMed.toFixed(2)} cores (median over the kept runs; at most ${Math.max(...runs.map((x) => x.foreign)).toFixed(2)}); ` +
+    `${retried} run(s) were repeated because others used more than ${FOREIGN_MAX} cores, ${noisy} of ${runs.length} kept runs still did; wrk used ${median(runs.map((x) => x.wrkCores)).toFixed(2)} cores (median)`;
+  console.log(`\ndockerd: ${dockerdArgs} (userland proxy ${mode})\n\n${header}\n${rows.join('\n')}\n\n${checks.join('\n')}\n\n${elapsed.toFixed(0)} s; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after; ${noise}`);
+
+  // A run on a machine saturated by other work says little: keep it out of the docs.
+  const tooNoisy = noisy > runs.length / 3;
+  if (tooNoisy) say(`${noisy} of ${runs.length} runs shared the machine with more than ${FOREIGN_MAX} cores of other work: NOT writing docs/benchmarks.md (pass --force-docs to write anyway)`);
+  if (writeDocs && (!tooNoisy || args.includes('--force-docs'))) {
+    const when = new Date().toISOString().replace(/:\d\d\.\d+Z$/, 'Z').replace('T', ' ');
+    const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+    const server = docker('version', '-f', '{{.Server.Version}}');
+    const wrkVersion = (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] || '').replace(/ Copyright.*/, '').trim() || 'wrk';
+    const other = mode === 'off' ? 'on' : 'off';
+    const spreadLine = running
+      .filter((r) => r.config.id !== 'single')
+      .map((r) => `${r.config.id}: ${[...r.spread].map(([k, v]) => `${k} ${v}`).join(', ')}`)
+      .join('; ');
+    const body = `
+Measured ${when} on ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, Docker Engine ${server}, ${wrkVersion}.
+Command: \`npm run build && ${command}\` (${rounds} rounds, ${elapsed.toFixed(0)} s of load; 1-minute load average ${loadBefore.toFixed(2)} before and ${loadAfter.toFixed(2)} after; other work shares these 2 cores: each run first waits up to 10 s for the CPU to be at most 35 % busy, and is repeated (twice at most) when other processes used more than ${FOREIGN_MAX} cores during it (machine process CPU from /proc/stat minus the servers', docker-proxy's and wrk's): ${noise}).
+
+**dockerd's userland proxy: ${mode.toUpperCase()}** (\`${dockerdArgs}\`${mode === 'off' ? '; no docker-proxy process exists for the published ports: loopback traffic is DNAT\'d by iptables' : '; loopback traffic goes through docker-proxy, whose CPU is shown in its own column'}). These figures are for that mode only. To measure the other one (this restarts dockerd, which stops every container on it, other people's included, so only on a machine you have to yourself):
+\`node bench/datapath.mjs --restart-dockerd-with-proxy=${other}\` (\`--dry-run\` shows what it would do).
+
+Load: \`wrk -t1 -c${connections} -d${duration}s --latency http://127.0.0.1:H/\`, keep-alive, and \`Connection: close\` (one connection per request; \`-s bench/datapath-close.lua\` sets the header). ${warmup} s of warm-up before each measured run; configurations interleaved, order rotated each round; medians. wrk's one thread keeps one of the 2 cores busy, so all servers share the other one (and wrk's core when it waits).
+Server CPU: utime+stime from /proc/<pid>/stat of the server processes (host PIDs from \`docker inspect -f '{{.State.Pid}}'\`): the node replicas, plus the pod's pause (idle), plus nginx's master+worker for (iv) (nginx's own share in brackets); docker-proxy, when present, is found by its \`-host-port\` argument. CPU the kernel spends in softirq for NAT and loopback is charged to whichever process it interrupts, wrk included, so it is only partly counted.
+Configurations: (i) \`docker run -p 127.0.0.1:H:8080 reuseport-pod/example:0.1.0\`; (ii) \`node dist/src/cli/main.js create bench-d-tool --port 127.0.0.1:H:8080 --replicas 2\`; (iii) the same pod by hand: \`docker run -p 127.0.0.1:H:8080 reuseport-pod/pause:0.1.0\` + 2 × \`docker run --network container:bench-d-hand-sandbox reuseport-pod/example:0.1.0\`, with the tool's container options; (iv) \`bench/nginx/build-image.sh\` (Debian's nginx ${nginxImage.split(':')[1]} binary + its \`ldd\` libraries, no registry) with \`bench/nginx/nginx.conf\`: \`worker_processes 1\`, access log off, \`upstream\` of the 2 replica containers by name on the user-defined bridge network ${NET}, HTTP/1.1 keep-alive to them (\`keepalive 64\`), published with \`-p 127.0.0.1:H:8080\`; (v) the same nginx with \`bench/nginx/nginx-no-upstream-keepalive.conf\` (nginx's default proxying: HTTP/1.0 and a new connection to a replica for every request), in front of the same two replicas.
+Spread of 24 new connections before the load: ${spreadLine}.
+
+${header}
+${rows.join('\n')}
+
+${checks.join('\n')}
+`;
+    writeSection(`${repo}docs/benchmarks.md`, '## Data path through Docker', body);
+    say('wrote the "## Data path through Docker" section of docs/benchmarks.md');
+  }
+}
+
+try {
+  await main();
+} catch (err) {
+  process.exitCode = 1;
+  say(err.message);
+} finally {
+  if (!interrupted && !(restartProxy !== undefined && dryRun)) {
+    const n = cleanup();
+    if (n) say(`removed ${n} bench-d object(s)`);
+  }
+}
