@@ -47,7 +47,7 @@ export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string):
     const cause = (err as { cause?: unknown }).cause ?? err;
     if (statusOf(cause) === 409) {
       const other = await observePod(ctx.runtime, spec.name);
-      if (other) throw exists(spec.name, other.replicas.length);
+      if (other) throw exists(spec.name, other.desired);
       throw new PodError(`a container named "${config.name}" already exists and was not made by reuseport-pod; remove or rename it, or choose another pod name`, ExitCode.conflict);
     }
     if (isPortTaken(cause)) {
@@ -67,7 +67,7 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   const started = Date.now();
   await ctx.runtime.info(); // "engine down" before anything else
   const existing = await observePod(ctx.runtime, spec.name);
-  if (existing) throw exists(spec.name, existing.replicas.length);
+  if (existing) throw exists(spec.name, existing.desired);
 
   if (engineIsLocal(ctx.runtime.endpoint)) await assertHostPortsFree(spec.ports);
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
@@ -76,7 +76,7 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   return withPodLock(ctx, spec.name, { image: sandboxImage }, async () => {
     // Checked again under the lock: a concurrent create of the same pod may have just finished.
     const raced = await observePod(ctx.runtime, spec.name);
-    if (raced) throw exists(spec.name, raced.replicas.length);
+    if (raced) throw exists(spec.name, raced.desired);
     const undo = new Undo(ctx.runtime);
     try {
       ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);

@@ -6,7 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { statusOf } from '../runtime/docker-errors.ts';
 import type { ContainerSummary } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
+import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { LABEL, lockName } from './names.ts';
 
 const STALE_MS = 15 * 60 * 1000;
@@ -82,6 +82,7 @@ async function acquire(ctx: PodContext, pod: string, options: LockOptions): Prom
       ctx.progress(`Waiting for another reuseport-pod working on "${pod}" (${held.labels[LABEL.holder] ?? '?'}) ...`);
       told = true;
     }
+    throwIfAborted(ctx.signal);
     await delay(pause);
     pause = Math.min(pause * 2, 500);
   }

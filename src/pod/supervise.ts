@@ -12,6 +12,12 @@ import { observeAllPods, observePod } from './observe.ts';
 import { repairPod } from './repair.ts';
 
 const SETTLE_MS = 300;
+// A dockerd that is shutting down sends its containers' die events about a second before the
+// event stream ends: repairs started then fail half-way. Deaths wait longer before a look, and no
+// pass runs while the stream is down (the reconnect checks everything), unless events stay
+// unavailable for long, as with an engine that has none.
+const DIE_SETTLE_MS = 2_000;
+const EVENTLESS_AFTER_MS = 10_000;
 
 export interface SuperviseOptions {
   /** Pods to watch; empty = every pod. */
@@ -27,6 +33,8 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
   const watched = (pod: string): boolean => options.pods.length === 0 || options.pods.includes(pod);
   const pending = new Set<string>();
   let running: Promise<void> = Promise.resolve();
+  let streamDownSince: number | undefined = Date.now();
+  const engineSettled = (): boolean => streamDownSince === undefined || Date.now() - streamDownSince > EVENTLESS_AFTER_MS;
 
   const check = async (name: string): Promise<void> => {
     const pod = await observePod(ctx.runtime, name);
@@ -36,11 +44,12 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
   };
 
   // One pass at a time: events arriving meanwhile are gathered and checked in the next pass.
-  const schedule = (names: string[]): void => {
+  const schedule = (names: string[], settleMs = SETTLE_MS): void => {
     for (const n of names) pending.add(n);
     running = running.then(async () => {
       // A restart shows up as die then start: let it settle before looking.
-      await delay(SETTLE_MS);
+      await delay(settleMs, undefined, { signal: options.signal }).catch(() => undefined);
+      if (options.signal.aborted || !engineSettled()) return;
       const batch = [...pending];
       pending.clear();
       for (const name of batch) {
@@ -66,20 +75,26 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
     while (!options.signal.aborted) {
       try {
         const stream = await ctx.runtime.events({ [LABEL.pod]: '' });
+        streamDownSince = undefined;
         options.log('watching engine events');
+        // Whatever broke while we were not watching (at start, or while the engine was down).
+        checkAll().catch(() => undefined);
         for await (const e of stream) {
           if (options.signal.aborted) break;
           const pod = e.labels[LABEL.pod];
           // Our own lock and state records come and go with every operation: nothing to repair there.
           const role = e.labels[LABEL.role];
-          if (pod && watched(pod) && (role === 'sandbox' || role === 'replica') && ['start', 'die', 'destroy', 'restart', 'kill', 'oom'].includes(e.action)) schedule([pod]);
+          if (pod && watched(pod) && (role === 'sandbox' || role === 'replica') && ['start', 'die', 'destroy', 'restart', 'kill', 'oom'].includes(e.action)) {
+            schedule([pod], e.action === 'die' || e.action === 'kill' ? DIE_SETTLE_MS : SETTLE_MS);
+          }
         }
-        options.log('engine event stream ended; reconnecting');
+        streamDownSince ??= Date.now();
+        if (!options.signal.aborted) options.log('engine event stream ended; reconnecting');
       } catch (err) {
-        options.log(`engine events unavailable (${err instanceof Error ? err.message : String(err)}); retrying`);
+        streamDownSince ??= Date.now();
+        if (!options.signal.aborted) options.log(`engine events unavailable (${err instanceof Error ? err.message : String(err)}); retrying`);
       }
       await delay(1_000, undefined, { signal: options.signal }).catch(() => undefined);
-      await checkAll().catch(() => undefined);
     }
   })();
 
