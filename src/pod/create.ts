@@ -69,7 +69,6 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   const existing = await observePod(ctx.runtime, spec.name);
   if (existing) throw exists(spec.name, existing.desired);
 
-  if (engineIsLocal(ctx.runtime.endpoint)) await assertHostPortsFree(spec.ports);
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
   await Promise.all([ensureAppImage(ctx, spec.image), ensureSandboxImage(ctx, sandboxImage)]);
 
@@ -77,6 +76,8 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
     // Checked again under the lock: a concurrent create of the same pod may have just finished.
     const raced = await observePod(ctx.runtime, spec.name);
     if (raced) throw exists(spec.name, raced.desired);
+    // Under the lock: a concurrent create of this pod must be told "exists", not "port taken".
+    if (engineIsLocal(ctx.runtime.endpoint)) await assertHostPortsFree(spec.ports);
     const undo = new Undo(ctx.runtime);
     try {
       ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);
