@@ -10,10 +10,12 @@
 // alone) and of docker-proxy when dockerd's userland proxy is on. Not a test: it prints tables and
 // refreshes the `## Data path through Docker` section of docs/benchmarks.md.
 //
-//   npm run build && node bench/datapath.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 32] [--port 18980] [--foreign-max 0.25] [--no-docs | --force-docs]
+//   npm run build && node bench/datapath.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 32] [--port 18980] [--foreign-max 0.25] [--budget 420] [--no-docs | --force-docs]
 //
-// The docs are not written when more than a third of the kept runs shared the machine with more
-// than --foreign-max cores of other work (other people's tests): --force-docs writes them anyway.
+// Other people's tests share the machine: a run counts as quiet when other processes used at most
+// --foreign-max cores during it. After --rounds rounds, extra runs are made for the pairs with fewer
+// than 2 quiet runs, within --budget seconds; figures are medians of quiet runs. Without 2 quiet
+// runs for every pair the docs are not written (--force-docs writes them anyway).
 //
 // dockerd's userland proxy changes the path (docker-proxy in userland vs iptables DNAT). The figures
 // are for the mode dockerd runs in. To measure the other mode, dockerd must be restarted, which
@@ -455,7 +457,9 @@ const configs = [
   },
 ];
 const modes = ['keep-alive', 'close'];
-const FOREIGN_MAX = Number(flag('foreign-max', 0.25)); // cores other processes may use during a kept run
+const FOREIGN_MAX = Number(flag('foreign-max', 0.25)); // cores other processes may use during a quiet run
+const MIN_QUIET = 2;
+const budgetS = Number(flag('budget', 420)); // seconds of load at most, extra rounds included
 
 // ---- main --------------------------------------------------------------------------------------
 async function main() {
@@ -495,44 +499,54 @@ async function main() {
   const loadBefore = os.loadavg()[0];
   const started = Date.now();
   for (const r of running) for (const m of modes) await wrk(r.port, m, warmup);
+  // A run is "quiet" when other processes used at most FOREIGN_MAX cores during it (process CPU of
+  // the whole machine minus the servers', docker-proxy's and wrk's own). After the --rounds
+  // interleaved rounds, more rounds run for the (configuration, mode) pairs with fewer than
+  // MIN_QUIET quiet runs, until each has them or --budget seconds have passed. Statistics use the
+  // quiet runs when there are at least MIN_QUIET of them, else all runs (and say so).
   const runs = [];
-  let noisy = 0;
-  let retried = 0;
-  for (let round = 0; round < rounds; round++) {
+  const isQuiet = (x) => x.foreign <= FOREIGN_MAX;
+  const quietCount = (id, m) => runs.filter((x) => x.id === id && x.mode === m && isQuiet(x)).length;
+  const deadline = started + budgetS * 1000;
+  for (let round = 0; round < rounds || Date.now() < deadline; round++) {
+    let ran = 0;
     for (const m of modes) {
       for (let k = 0; k < running.length; k++) {
         const r = running[(k + round) % running.length];
+        if (round >= rounds && (quietCount(r.config.id, m) >= MIN_QUIET || Date.now() > deadline)) continue;
         await wrk(r.port, m, warmup);
-        // A run is kept when other processes used at most FOREIGN_MAX cores during it: process CPU of
-        // the whole machine minus the servers', docker-proxy's and wrk's own. Else it is run again
-        // (at most twice more), and the last attempt is kept and counted as noisy.
-        let run;
-        for (let attempt = 0; attempt < 3; attempt++) {
-          await waitQuiet();
-          const m0 = machineCpu();
-          const before = { server: cpuSeconds(r.servers), proxy: cpuSeconds(r.proxies), extra: r.extra ? cpuSeconds(r.extra) : 0 };
-          const w = await wrk(r.port, m, duration);
-          const cpu = { server: cpuSeconds(r.servers) - before.server, proxy: cpuSeconds(r.proxies) - before.proxy, extra: r.extra ? cpuSeconds(r.extra) - before.extra : 0 };
-          const m1 = machineCpu();
-          const wall = m1.at - m0.at;
-          const foreign = (m1.proc - m0.proc - cpu.server - cpu.proxy - w.wrkCpu) / wall;
-          const steal = (m1.steal - m0.steal) / wall;
-          const per = (x) => (x / w.requests) * 1e5;
-          run = { round, mode: m, id: r.config.id, ...w, server100k: per(cpu.server), proxy100k: per(cpu.proxy), extra100k: per(cpu.extra), total100k: per(cpu.server + cpu.proxy), wrkCores: w.wrkCpu / wall, foreign, steal, attempt };
-          say(
-            `round ${round + 1} ${m.padEnd(10)} ${r.config.id.padEnd(6)} ${w.rps.toFixed(0).padStart(6)} req/s p50 ${w.p50} ms p99 ${w.p99} ms ` +
-              `server ${per(cpu.server).toFixed(2)} CPU-s/100k${r.extra ? ` (nginx ${per(cpu.extra).toFixed(2)})` : ''}${r.proxies.length ? ` docker-proxy ${per(cpu.proxy).toFixed(2)}` : ''}` +
-              ` wrk ${run.wrkCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores${steal > 0.01 ? `, steal ${steal.toFixed(2)}` : ''}${w.errors ? ` errors ${w.errors}` : ''}` +
-              (foreign > FOREIGN_MAX ? (attempt < 2 ? ' -> noisy, again' : ' -> noisy, kept') : ''),
-          );
-          if (foreign <= FOREIGN_MAX) break;
-        }
-        if (run.foreign > FOREIGN_MAX) noisy++;
-        if (run.attempt > 0) retried++;
+        await waitQuiet();
+        const m0 = machineCpu();
+        const before = { server: cpuSeconds(r.servers), proxy: cpuSeconds(r.proxies), extra: r.extra ? cpuSeconds(r.extra) : 0 };
+        const w = await wrk(r.port, m, duration);
+        const cpu = { server: cpuSeconds(r.servers) - before.server, proxy: cpuSeconds(r.proxies) - before.proxy, extra: r.extra ? cpuSeconds(r.extra) - before.extra : 0 };
+        const m1 = machineCpu();
+        const wall = m1.at - m0.at;
+        const foreign = (m1.proc - m0.proc - cpu.server - cpu.proxy - w.wrkCpu) / wall;
+        const steal = (m1.steal - m0.steal) / wall;
+        const per = (x) => (x / w.requests) * 1e5;
+        const run = { round, mode: m, id: r.config.id, ...w, server100k: per(cpu.server), proxy100k: per(cpu.proxy), extra100k: per(cpu.extra), total100k: per(cpu.server + cpu.proxy), wrkCores: w.wrkCpu / wall, foreign, steal };
         runs.push(run);
+        ran++;
+        say(
+          `round ${round + 1} ${m.padEnd(10)} ${r.config.id.padEnd(8)} ${w.rps.toFixed(0).padStart(6)} req/s p50 ${w.p50} ms p99 ${w.p99} ms ` +
+            `server ${per(cpu.server).toFixed(2)} CPU-s/100k${r.extra ? ` (nginx ${per(cpu.extra).toFixed(2)})` : ''}${r.proxies.length ? ` docker-proxy ${per(cpu.proxy).toFixed(2)}` : ''}` +
+            ` wrk ${run.wrkCores.toFixed(2)} cores, others ${foreign.toFixed(2)} cores${steal > 0.01 ? `, steal ${steal.toFixed(2)}` : ''}${w.errors ? ` errors ${w.errors}` : ''}` +
+            (isQuiet(run) ? '' : ' (not quiet)'),
+        );
       }
     }
+    if (round >= rounds && ran === 0) break;
   }
+  const pool = (id, m) => {
+    const all = runs.filter((x) => x.id === id && x.mode === m);
+    const quiet = all.filter(isQuiet);
+    return quiet.length >= MIN_QUIET ? quiet : all;
+  };
+  const pairs = modes.flatMap((m) => running.map((r) => ({ m, id: r.config.id })));
+  const allQuiet = pairs.every(({ m, id }) => quietCount(id, m) >= MIN_QUIET);
+  const noisy = pairs.filter(({ m, id }) => quietCount(id, m) < MIN_QUIET).length;
+  const quietNote = pairs.map(({ m, id }) => `${id} ${m}: ${quietCount(id, m)}/${runs.filter((x) => x.id === id && x.mode === m).length}`).join(', ');
   const elapsed = (Date.now() - started) / 1000;
   const loadAfter = os.loadavg()[0];
 
@@ -541,7 +555,7 @@ async function main() {
   const rows = [];
   for (const m of modes) {
     for (const r of running) {
-      const mine = runs.filter((x) => x.mode === m && x.id === r.config.id);
+      const mine = pool(r.config.id, m);
       const s = {
         rps: median(mine.map((x) => x.rps)),
         rpsMin: Math.min(...mine.map((x) => x.rps)),
@@ -580,21 +594,30 @@ async function main() {
   for (const m of modes) {
     checks.push(`- (no target) ${m}: pod CPU per request / nginx without upstream keep-alive = ${(get(m, 'tool').total / get(m, 'nginx-nk').total).toFixed(2)}×`);
   }
+  {
+    const n = get('keep-alive', 'nginx');
+    const t = get('keep-alive', 'tool');
+    checks.push(
+      `- keep-alive, where the CPU goes: the pod's 2 replicas ${t.server.toFixed(2)} CPU-s/100k; behind nginx, the 2 replicas ${(n.server - n.extra).toFixed(2)} and nginx itself ${n.extra.toFixed(2)} ` +
+        `(with upstream keep-alive nginx costs about what a replica does per request; without it, (v), nginx ${get('keep-alive', 'nginx-nk').extra.toFixed(2)} and the replicas ${(get('keep-alive', 'nginx-nk').server - get('keep-alive', 'nginx-nk').extra).toFixed(2)}, as every request is a new upstream connection)`,
+    );
+  }
   const q = (m) => (get(m, 'tool').rps / get(m, 'single').rps).toFixed(2);
   const qn = (m) => (get(m, 'tool').rps / get(m, 'nginx').rps).toFixed(2);
   checks.push(`- req/s, pod / single container: ${q('keep-alive')}× keep-alive, ${q('close')}× close; pod / nginx in front: ${qn('keep-alive')}× keep-alive, ${qn('close')}× close`);
 
   const header =
     '| mode | configuration | req/s median (min–max) | p50 ms | p99 ms | server CPU-s / 100k req | docker-proxy CPU-s / 100k | total CPU-s / 100k | errors |\n| --- | --- | --- | ---: | ---: | --- | --- | ---: | ---: |';
-  const foreignMed = median(runs.map((x) => x.foreign));
+  const used = pairs.flatMap(({ m, id }) => pool(id, m));
   const noise =
-    `other processes used ${foreignMed.toFixed(2)} cores (median over the kept runs; at most ${Math.max(...runs.map((x) => x.foreign)).toFixed(2)}); ` +
-    `${retried} run(s) were repeated because others used more than ${FOREIGN_MAX} cores, ${noisy} of ${runs.length} kept runs still did; wrk used ${median(runs.map((x) => x.wrkCores)).toFixed(2)} cores (median)`;
-  console.log(`\ndockerd: ${dockerdArgs} (userland proxy ${mode})\n\n${header}\n${rows.join('\n')}\n\n${checks.join('\n')}\n\n${elapsed.toFixed(0)} s; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after; ${noise}`);
+    `quiet runs (other processes ≤ ${FOREIGN_MAX} cores during the run) per configuration and mode: ${quietNote}; ` +
+    (allQuiet ? 'every figure is from quiet runs only' : `${noisy} pair(s) had fewer than ${MIN_QUIET} quiet runs and use all their runs`) +
+    `; in the runs used, other processes took ${median(used.map((x) => x.foreign)).toFixed(2)} cores (median) and wrk ${median(used.map((x) => x.wrkCores)).toFixed(2)} cores (median)`;
+  console.log(`\ndockerd: ${dockerdArgs} (userland proxy ${mode})\n\n${header}\n${rows.join('\n')}\n\n${checks.join('\n')}\n\n${runs.length} runs in ${elapsed.toFixed(0)} s; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after; ${noise}`);
 
   // A run on a machine saturated by other work says little: keep it out of the docs.
-  const tooNoisy = noisy > runs.length / 3;
-  if (tooNoisy) say(`${noisy} of ${runs.length} runs shared the machine with more than ${FOREIGN_MAX} cores of other work: NOT writing docs/benchmarks.md (pass --force-docs to write anyway)`);
+  const tooNoisy = !allQuiet;
+  if (tooNoisy) say(`${noisy} (configuration, mode) pair(s) have fewer than ${MIN_QUIET} quiet runs: NOT writing docs/benchmarks.md (pass --force-docs to write anyway)`);
   if (writeDocs && (!tooNoisy || args.includes('--force-docs'))) {
     const when = new Date().toISOString().replace(/:\d\d\.\d+Z$/, 'Z').replace('T', ' ');
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
@@ -607,13 +630,13 @@ async function main() {
       .join('; ');
     const body = `
 Measured ${when} on ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, Docker Engine ${server}, ${wrkVersion}.
-Command: \`npm run build && ${command}\` (${rounds} rounds, ${elapsed.toFixed(0)} s of load; 1-minute load average ${loadBefore.toFixed(2)} before and ${loadAfter.toFixed(2)} after; other work shares these 2 cores: each run first waits up to 10 s for the CPU to be at most 35 % busy, and is repeated (twice at most) when other processes used more than ${FOREIGN_MAX} cores during it (machine process CPU from /proc/stat minus the servers', docker-proxy's and wrk's): ${noise}).
+Command: \`npm run build && ${command}\` (${rounds} interleaved rounds + extra runs where needed, ${runs.length} runs, ${elapsed.toFixed(0)} s; 1-minute load average ${loadBefore.toFixed(2)} before and ${loadAfter.toFixed(2)} after). Other people's tests share these 2 cores in bursts: each run first waits up to 10 s for the CPU to be at most 35 % busy, and a run counts as quiet when other processes used at most ${FOREIGN_MAX} cores during it (the machine's process CPU from /proc/stat minus the servers', docker-proxy's and wrk's); the figures are medians of the quiet runs: ${noise}.
 
 **dockerd's userland proxy: ${mode.toUpperCase()}** (\`${dockerdArgs}\`${mode === 'off' ? '; no docker-proxy process exists for the published ports: loopback traffic is DNAT\'d by iptables' : '; loopback traffic goes through docker-proxy, whose CPU is shown in its own column'}). These figures are for that mode only. To measure the other one (this restarts dockerd, which stops every container on it, other people's included, so only on a machine you have to yourself):
 \`node bench/datapath.mjs --restart-dockerd-with-proxy=${other}\` (\`--dry-run\` shows what it would do).
 
-Load: \`wrk -t1 -c${connections} -d${duration}s --latency http://127.0.0.1:H/\`, keep-alive, and \`Connection: close\` (one connection per request; \`-s bench/datapath-close.lua\` sets the header). ${warmup} s of warm-up before each measured run; configurations interleaved, order rotated each round; medians. wrk's one thread keeps one of the 2 cores busy, so all servers share the other one (and wrk's core when it waits).
-Server CPU: utime+stime from /proc/<pid>/stat of the server processes (host PIDs from \`docker inspect -f '{{.State.Pid}}'\`): the node replicas, plus the pod's pause (idle), plus nginx's master+worker for (iv) (nginx's own share in brackets); docker-proxy, when present, is found by its \`-host-port\` argument. CPU the kernel spends in softirq for NAT and loopback is charged to whichever process it interrupts, wrk included, so it is only partly counted.
+Load: \`wrk -t1 -c${connections} -d${duration}s --latency http://127.0.0.1:H/\`, keep-alive, and \`Connection: close\` (one connection per request; \`-s bench/datapath-close.lua\` sets the header). ${warmup} s of warm-up before each measured run; configurations interleaved, order rotated each round; medians. wrk runs with one thread on this 2-core machine and its CPU is measured (see above): the servers share what it leaves, which caps what a second replica can add.
+Server CPU: utime+stime from /proc/<pid>/stat of the server processes (host PIDs from \`docker inspect -f '{{.State.Pid}}'\`): the node replicas, plus the pod's pause (idle), plus nginx's master+worker for (iv) and (v) (nginx's own share in brackets); docker-proxy, when present, is found by its \`-host-port\` argument. CPU the kernel spends in softirq for NAT and loopback is charged to whichever process it interrupts, wrk included, so it is only partly counted.
 Configurations: (i) \`docker run -p 127.0.0.1:H:8080 reuseport-pod/example:0.1.0\`; (ii) \`node dist/src/cli/main.js create bench-d-tool --port 127.0.0.1:H:8080 --replicas 2\`; (iii) the same pod by hand: \`docker run -p 127.0.0.1:H:8080 reuseport-pod/pause:0.1.0\` + 2 × \`docker run --network container:bench-d-hand-sandbox reuseport-pod/example:0.1.0\`, with the tool's container options; (iv) \`bench/nginx/build-image.sh\` (Debian's nginx ${nginxImage.split(':')[1]} binary + its \`ldd\` libraries, no registry) with \`bench/nginx/nginx.conf\`: \`worker_processes 1\`, access log off, \`upstream\` of the 2 replica containers by name on the user-defined bridge network ${NET}, HTTP/1.1 keep-alive to them (\`keepalive 64\`), published with \`-p 127.0.0.1:H:8080\`; (v) the same nginx with \`bench/nginx/nginx-no-upstream-keepalive.conf\` (nginx's default proxying: HTTP/1.0 and a new connection to a replica for every request), in front of the same two replicas.
 Spread of 24 new connections before the load: ${spreadLine}.
 
