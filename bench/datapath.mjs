@@ -76,7 +76,11 @@ const children = new Set();
 // The tool's own records for its pod (<pod>-lock, <pod>-state-<n>), when the tool makes them.
 const TOOL_RECORDS = /^bench-d-tool-(lock|state-\d+)$/;
 function cleanup() {
-  for (const c of children) c.kill('SIGKILL');
+  // A killed client's last engine request may still be creating a container: give it a moment.
+  if (children.size) {
+    for (const c of children) c.kill('SIGKILL');
+    execFileSync('sleep', ['1']);
+  }
   let removed = 0;
   const existing = execFileSync('docker', ['ps', '-a', '--format', '{{.Names}}'], { encoding: 'utf8' }).split('\n');
   const mine = existing.filter((n) => CONTAINERS.includes(n) || TOOL_RECORDS.test(n));

@@ -57,7 +57,11 @@ const children = new Set();
 // Our pods' containers: sandbox, replicas, and the tool's own records (<pod>-lock, <pod>-state-<n>).
 const OURS = new RegExp(`^(${Object.values(PODS).join('|')})-(sandbox|lock|state-\\d+|\\d+)$`);
 function cleanup({ temp = true } = {}) {
-  for (const c of children) c.kill('SIGKILL');
+  // A killed client's last engine request may still be creating a container: give it a moment.
+  if (children.size) {
+    for (const c of children) c.kill('SIGKILL');
+    execFileSync('sleep', ['1']);
+  }
   if (temp) for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
   const existing = execFileSync('docker', ['ps', '-a', '--format', '{{.Names}}'], { encoding: 'utf8' }).split('\n');
   const doomed = existing.filter((n) => OURS.test(n));
