@@ -31,7 +31,7 @@
 // Everything is named bench-d-* (containers, network bench-d-net) and removed at the end, on error,
 // and on Ctrl-C. wrk runs with one thread, which keeps one of this machine's cores busy.
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -39,6 +39,7 @@ import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { writeSection } from './docs-section.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -381,25 +382,6 @@ const median = (xs) => {
 };
 
 /** Replaces (or appends) the section that starts with `heading`, up to the next `## ` heading. */
-function writeSection(file, heading, body) {
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => l.trim() === heading);
-  const section = `${heading}\n\n${body.trim()}\n`;
-  let out;
-  if (start < 0) {
-    out = `${text.trimEnd()}${text.trim() ? '\n\n' : ''}${section}`;
-  } else {
-    let end = lines.findIndex((l, i) => i > start && /^## /.test(l));
-    if (end < 0) end = lines.length;
-    const after = lines.slice(end).join('\n');
-    out = `${lines.slice(0, start).join('\n')}${start ? '\n' : ''}${section}${after ? `\n${after}` : ''}`;
-  }
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, out.endsWith('\n') ? out : `${out}\n`);
-  renameSync(tmp, file);
-}
 
 // ---- the four configurations -------------------------------------------------------------------
 // Same container options as the tool's (bench/launcher-sequential.sh uses them too).

@@ -26,12 +26,12 @@
 // (bench/launcher-trace.mjs) per N to show where the tool's time goes.
 // Everything is named bench-{l,r,s,f,h,o,t}-* and removed at the end, on error, and on Ctrl-C.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { writeSection } from './docs-section.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -172,25 +172,6 @@ function machine() {
 }
 
 /** Replaces (or appends) the section that starts with `heading`, up to the next `## ` heading. */
-function writeSection(file, heading, body) {
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => l.trim() === heading);
-  const section = `${heading}\n\n${body.trim()}\n`;
-  let out;
-  if (start < 0) {
-    out = `${text.trimEnd()}${text.trim() ? '\n\n' : ''}${section}`;
-  } else {
-    let end = lines.findIndex((l, i) => i > start && /^## /.test(l));
-    if (end < 0) end = lines.length;
-    const after = lines.slice(end).join('\n');
-    out = `${lines.slice(0, start).join('\n')}${start ? '\n' : ''}${section}${after ? `\n${after}` : ''}`;
-  }
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, out.endsWith('\n') ? out : `${out}\n`);
-  renameSync(tmp, file);
-}
 
 // ---- the tool, copied so that a rebuild of dist/ during the run does not change it --------------
 const git = (...a) => execFileSync('git', ['-C', repo, ...a], { encoding: 'utf8' }).trim();

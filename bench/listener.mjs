@@ -10,12 +10,12 @@
 // the table reports medians. Server CPU is utime+stime from /proc/<pid>/stat of every server
 // process (cluster primary and workers included), read just before and after each measured run.
 import { execFileSync, execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { writeSection } from './docs-section.mjs';
 
 const argv = process.argv.slice(2);
 const flag = (name, fallback) => {
@@ -299,23 +299,3 @@ try {
 }
 
 /** Replaces (or appends) the section that starts with `heading`, up to the next `## ` heading. */
-function writeSection(file, heading, body) {
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => l.trim() === heading);
-  const section = `${heading}\n\n${body.trim()}\n`;
-  let out;
-  if (start < 0) {
-    out = `${text.trimEnd()}\n\n${section}`;
-  } else {
-    let end = lines.findIndex((l, i) => i > start && /^## /.test(l));
-    if (end < 0) end = lines.length;
-    const after = lines.slice(end).join('\n');
-    out = `${lines.slice(0, start).join('\n')}${start ? '\n' : ''}${section}${after ? `\n${after}` : ''}`;
-  }
-  // Written whole then renamed, so that another benchmark refreshing its own section never reads half a file.
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, out.endsWith('\n') ? out : `${out}\n`);
-  renameSync(tmp, file);
-}

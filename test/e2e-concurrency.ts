@@ -6,7 +6,7 @@
 //     one of the two counts, with the recorded desired count equal to the replicas that run.
 // The lock's rare interleavings are unit-tested in test/pod-lock.ts.
 import t from 'tap';
-import { cli, forceRemovePod, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
+import { cli, forceRemovePod, ownPods, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
 import { docker, ensureImages } from './helpers/docker.ts';
 import { freePort } from './helpers/http-client.ts';
 import { LABEL } from '../src/pod/names.ts';
@@ -26,11 +26,7 @@ async function desiredOf(pod: string): Promise<{ records: string[]; replicas: nu
 t.test('two writers at once, real engine', async (t) => {
   if (!(await requireEngine(t))) return;
   await ensureImages('pause', 'node-base', 'example');
-  const removeAll = async () => {
-    for (const pod of Object.values(PODS)) await forceRemovePod(pod);
-  };
-  await removeAll();
-  t.teardown(removeAll);
+  await ownPods(t, Object.values(PODS));
 
   t.test(`two \`create\` of one pod at once (${ROUNDS} rounds): one pod, the other exits 5, no orphans`, async (t) => {
     const pod = PODS.create;

@@ -3,7 +3,7 @@
 // `supervise` must do it by itself, as well as re-create a replica that was removed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import t from 'tap';
-import { cli, cliPath, forceRemovePod, podContainers, requireEngine, spread } from './helpers/cli.ts';
+import { cli, ownPods, cliPath, podContainers, requireEngine, spread } from './helpers/cli.ts';
 import { docker, ensureImages, inspect, sleep, waitFor } from './helpers/docker.ts';
 import { freePort, getNewConnection } from './helpers/http-client.ts';
 
@@ -84,11 +84,7 @@ async function repair(t: Tap.Test, pod: string, expect: RegExp): Promise<void> {
 t.test('repair and supervise', async (t) => {
   if (!(await requireEngine(t))) return;
   await ensureImages('pause', 'node-base', 'example');
-  const removeAll = async () => {
-    for (const pod of Object.values(PODS)) await forceRemovePod(pod);
-  };
-  await removeAll();
-  t.teardown(removeAll);
+  await ownPods(t, Object.values(PODS));
 
   t.test('repair after `docker restart` of the sandbox and after a crash of its process', async (t) => {
     const pod = PODS.manual;

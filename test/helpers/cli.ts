@@ -67,3 +67,12 @@ export async function requireEngine(t: SkipOrFail): Promise<boolean> {
   else t.skip(hint);
   return false;
 }
+
+/** Removes these pods now (leftovers of an earlier run) and again when the test ends, pass or fail. */
+export async function ownPods(t: { teardown(fn: () => Promise<void>): void }, pods: string[]): Promise<void> {
+  const removeAll = async (): Promise<void> => {
+    for (const pod of pods) await forceRemovePod(pod);
+  };
+  await removeAll();
+  t.teardown(removeAll);
+}
