@@ -11,7 +11,7 @@
 //   - a rollout to an image whose process exits: it stops, says so, the old replicas keep serving
 //     (0 failed requests meanwhile) and nothing is left behind.
 import t from 'tap';
-import { cli, forceRemovePod, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
+import { cli, ps, forceRemovePod, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
 import { docker, ensureImages, exampleImage, inspect, nodeBaseImage, sleep, waitFor } from './helpers/docker.ts';
 import { freePort } from './helpers/http-client.ts';
 import { describe, startLoad, type LoadMode, type LoadReport } from './helpers/load.ts';
@@ -19,20 +19,6 @@ import { describe, startLoad, type LoadMode, type LoadReport } from './helpers/l
 const PODS = { roll: 'e2e-ll-roll', scale: 'e2e-ll-scale', ka: 'e2e-ll-ka', kill: 'e2e-ll-kill', fail: 'e2e-ll-fail' };
 // A second tag of the example image: a "new image" for rollout without building one.
 const V2 = 'reuseport-pod/example:e2e-ll-v2';
-
-interface PsRow {
-  name: string;
-  state: string;
-  health: string;
-  restarts: number;
-  image: string;
-}
-
-async function ps(pod: string): Promise<PsRow[]> {
-  const r = await cli(['ps', pod, '--json']);
-  if (r.code !== 0) throw new Error(`ps ${pod} exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout).replicas as PsRow[];
-}
 
 async function create(t: Tap.Test, pod: string, replicas: number): Promise<number> {
   const port = await freePort();

@@ -3,18 +3,12 @@
 // `supervise` must do it by itself, as well as re-create a replica that was removed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import t from 'tap';
-import { cli, ownPods, cliPath, podContainers, requireEngine, spread } from './helpers/cli.ts';
+import { cli, ps, ownPods, cliPath, podContainers, requireEngine, spread } from './helpers/cli.ts';
 import { docker, ensureImages, inspect, sleep, waitFor } from './helpers/docker.ts';
 import { freePort, getNewConnection } from './helpers/http-client.ts';
 
 const PODS = { manual: 'e2e-rep-a', supervised: 'e2e-rep-s' };
 
-interface PsRow {
-  name: string;
-  state: string;
-  health: string;
-  restarts: number;
-}
 interface DockerState {
   Running: boolean;
   Restarting: boolean;
@@ -25,12 +19,6 @@ interface LsRow {
   ready: number;
   desired: number;
   state: string;
-}
-
-async function ps(pod: string): Promise<PsRow[]> {
-  const r = await cli(['ps', pod, '--json']);
-  if (r.code !== 0) throw new Error(`ps ${pod} exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout).replicas as PsRow[];
 }
 
 async function ls(pod: string): Promise<LsRow | undefined> {

@@ -76,3 +76,19 @@ export async function ownPods(t: { teardown(fn: () => Promise<void>): void }, po
   await removeAll();
   t.teardown(removeAll);
 }
+
+/** A replica row of `ps NAME --json`. */
+export interface PsRow {
+  name: string;
+  state: string;
+  health: string;
+  restarts: number;
+  image: string;
+}
+
+/** The replicas as `ps NAME --json` reports them; throws when ps fails. */
+export async function ps(pod: string): Promise<PsRow[]> {
+  const r = await cli(['ps', pod, '--json']);
+  if (r.code !== 0) throw new Error(`ps ${pod} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout).replicas as PsRow[];
+}
