@@ -1,6 +1,8 @@
 // End-to-end tests of examples/http-server.ts: real processes sharing one real port.
 import t from 'tap';
 import * as http from 'node:http';
+import * as net from 'node:net';
+import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -150,4 +152,40 @@ t.test('a second signal during the drain exits at once', async (t) => {
   t.ok(Date.now() - sent < 2_000, 'well before the request or the 10 s deadline would end');
   t.match(await p.waitForLine(/again/), /^x got SIGINT again while draining, exiting now$/);
   await reply;
+});
+
+// A keep-alive connection that is idle when the drain starts may carry its client's next request
+// at any moment; closing it then would reset that request. The drain serves it instead, with
+// `Connection: close`. The listener is already gone, so an answer proves the old connection carried it.
+t.test('an idle keep-alive connection still carries one request during the drain', async (t) => {
+  const port = await freePort();
+  const p = spawnExample(t, { HOST: '127.0.0.1', PORT: String(port), INSTANCE: 'x' });
+  await p.waitForLine(startLine);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const first = await getWith(agent, port);
+  t.equal(first.headers.connection, 'keep-alive', 'the first answer keeps the connection open');
+
+  p.kill('SIGTERM');
+  await p.waitForLine(/^x draining 1 connections/);
+  const second = await getWith(agent, port);
+  t.equal(second.status, 200, 'the request on the idle connection is answered');
+  t.equal(second.headers.connection, 'close', 'and told that the connection ends');
+  t.same(await p.exited, { code: 0, signal: null }, 'the drain then ends cleanly');
+  t.match(await p.waitForLine(/stopped/), /^x stopped after draining 1 connections$/);
+});
+
+t.test('a connection idle through the whole grace period is closed by the server', async (t) => {
+  const port = await freePort();
+  const p = spawnExample(t, { HOST: '127.0.0.1', PORT: String(port), INSTANCE: 'x' });
+  await p.waitForLine(startLine);
+  const socket = net.connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await once(socket, 'data');
+  const ended = once(socket, 'end');
+  p.kill('SIGTERM');
+  await ended;
+  t.pass('the server ended the idle connection');
+  t.same(await p.exited, { code: 0, signal: null }, 'exit 0, not the drain deadline');
 });
