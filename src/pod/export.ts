@@ -27,7 +27,7 @@ export function exportSource(pod: ObservedPod): ExportSource {
   }
   // The sandbox's image as the engine reports it: an image id when its tag has moved on since.
   const image = pod.sandbox?.image;
-  const sandboxImage = image && !image.startsWith('sha256:') ? image : DEFAULT_SANDBOX_IMAGE;
+  const sandboxImage = image && !/^(sha256:)?[0-9a-f]{12,64}$/.test(image) ? image : DEFAULT_SANDBOX_IMAGE;
   return { name: pod.name, spec: pod.spec, replicas: Math.max(1, pod.desired), sandboxImage };
 }
 
