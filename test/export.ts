@@ -11,7 +11,11 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import t from 'tap';
 import YAML from 'yaml';
-import { composeYaml, kubernetesName, kubernetesYaml, type ExportSource } from '../src/pod/export.ts';
+import { ExitCode, PodError } from '../src/pod/errors.ts';
+import { composeYaml, exportSource, kubernetesName, kubernetesYaml, parseExportFormat, type ExportSource } from '../src/pod/export.ts';
+import { LABEL } from '../src/pod/names.ts';
+import type { ObservedPod } from '../src/pod/observe.ts';
+import type { ContainerSummary } from '../src/runtime/runtime.ts';
 import type { PortMapping } from '../src/pod/spec.ts';
 import { cli, forceRemovePod, requireEngine, spread } from './helpers/cli.ts';
 import { docker, ensureImages, exampleImage, pauseImage, TEST_LABEL, waitFor } from './helpers/docker.ts';
@@ -252,6 +256,20 @@ t.test('compose: valid against the Compose spec, and reads back to the spec', as
     t.equal(sandbox['image'], source.sandboxImage, 'the sandbox runs the pause image');
     t.same(sandbox['sysctls'], { 'net.ipv4.tcp_migrate_req': 1 }, 'lossless scale-down, as here');
   }
+});
+
+t.test('what is exported: the recorded spec and desired count; the formats', async (t) => {
+  const spec = sources[0]!.spec;
+  const sandbox = (image: string): ContainerSummary => ({ id: 'x', name: 'web-sandbox', image, labels: { [LABEL.pod]: 'web' }, state: 'running', status: '', created: 0 });
+  const pod = (over: Partial<ObservedPod>): ObservedPod => ({ name: 'web', spec, desired: 4, replicas: [], records: [], ...over });
+  t.same(exportSource(pod({ sandbox: sandbox('my/pause:1') })), { name: 'web', spec, replicas: 4, sandboxImage: 'my/pause:1' }, 'the desired count, not the running one');
+  t.equal(exportSource(pod({ sandbox: sandbox('sha256:' + 'a'.repeat(64)) })).sandboxImage, pauseImage, 'an image id (its tag moved on) gives the built-in pause image');
+  t.equal(exportSource(pod({})).sandboxImage, pauseImage, 'no sandbox: the built-in pause image');
+  const { spec: _gone, ...noSpec } = pod({});
+  t.throws(() => exportSource(noSpec), { constructor: PodError, exitCode: ExitCode.failure, message: /has no recorded spec/ });
+  t.equal(parseExportFormat('kubernetes'), 'kubernetes');
+  t.equal(parseExportFormat('compose'), 'compose');
+  t.throws(() => parseExportFormat('k8s'), { constructor: PodError, exitCode: ExitCode.usage, message: /use kubernetes or compose/ });
 });
 
 // ---------------------------------------------------------------------------------------------
