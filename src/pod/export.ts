@@ -3,7 +3,7 @@
 // containers of one Pod; Compose gets a sandbox service and replica services joining its namespace.
 // Pure functions of the recorded spec: nothing here talks to an engine.
 import YAML from 'yaml';
-import { DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
+import { DEFAULT_SANDBOX_IMAGE, packageVersion } from '../package-info.ts';
 import { ExitCode, PodError, usageError } from './errors.ts';
 import { replicaName, type StoredSpec } from './names.ts';
 import type { ObservedPod } from './observe.ts';
@@ -47,13 +47,13 @@ export function exportPod(source: ExportSource, format: ExportFormat): string {
 const replicaNumbers = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
 /** The environment replica `n` gets from `create` and `scale` (user env, INSTANCE, PORT). */
-const envOf = (source: ExportSource, n: number): Record<string, string> => replicaConfig(source.name, n, source.spec, '').env;
+const envOf = (source: ExportSource, n: number): Record<string, string> => replicaConfig(source.name, n, source.spec, packageVersion).env;
 
 // Kubernetes expands `$(VAR)` in env values and Compose interpolates `${VAR}`/`$VAR`; both read
 // `$$` as a literal `$`. Doubling every `$` keeps the values exactly what the replicas get here.
 export const escapeDollars = (value: string): string => value.replaceAll('$', '$$$$');
 
-/** Distinct host ports: two mappings may differ only in host address (e.g. 127.0.0.1 and ::1). */
+/** A Service has no host address: of mappings sharing a host port on several addresses, the first is kept. */
 function distinctHostPorts(ports: PortMapping[]): PortMapping[] {
   const seen = new Set<number>();
   return ports.filter((p) => (seen.has(p.hostPort) ? false : (seen.add(p.hostPort), true)));
@@ -62,8 +62,6 @@ function distinctHostPorts(ports: PortMapping[]): PortMapping[] {
 const isLoopback = (ip: string | undefined): boolean => ip !== undefined && (ip === '::1' || ip.startsWith('127.'));
 
 function render(docs: YAML.Document[], header: string[]): string {
-  // YAML 1.1, as Kubernetes (go-yaml) and docker-compose (PyYAML) read it: values such as `yes`,
-  // `on` or `2024-01-01` are quoted, so they stay strings.
   const [first] = docs;
   if (first) first.commentBefore = header.map((line) => (line ? ` ${line}` : '')).join('\n');
   return docs.map((d) => d.toString({ lineWidth: 0 })).join('---\n');
@@ -79,7 +77,6 @@ function quoteEnvValues(doc: YAML.Document, path: Array<string | number>, kind: 
   }
 }
 
-// No anchors: the labels appear in several places and each must read as plain YAML.
 /** A comment on the line(s) above `key` in the map at `path`. */
 function commentKey(doc: YAML.Document, path: Array<string | number>, key: string, text: string): void {
   const map = doc.getIn(path, true);
@@ -88,6 +85,9 @@ function commentKey(doc: YAML.Document, path: Array<string | number>, key: strin
   if (pair && YAML.isScalar(pair.key)) pair.key.commentBefore = text.split('\n').map((line) => ` ${line}`).join('\n');
 }
 
+// YAML 1.1, as Kubernetes (go-yaml) and docker-compose (PyYAML) read it: values such as `yes`,
+// `on` or `2024-01-01` get quoted, so they stay strings. No anchors: the labels appear in several
+// places and each must read as plain YAML.
 const yamlDoc = (value: unknown): YAML.Document => new YAML.Document(value, { version: '1.1', aliasDuplicateObjects: false });
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ export function kubernetesYaml(source: ExportSource): string {
     `Apply: kubectl apply -f <this file>; the Service "${name}" answers on ${distinctHostPorts(source.spec.ports).map((p) => p.hostPort).join(', ')}.`,
     '',
     `A Kubernetes Pod is what reuseport-pod builds on Docker: its pause container owns the network`,
-    `namespace and the ${source.replicas} containers below (${name}-1..${source.replicas}) share it, each listening on the same`,
+    `namespace and the containers below (${source.replicas === 1 ? `${name}-1` : `${name}-1..${name}-${source.replicas}`}) share it, each listening on the same`,
     `port with SO_REUSEPORT, so the kernel spreads connections across them inside the Pod.`,
     `Across nodes: the Deployment's replicas (1 here) counts whole Pods; raise it (kubectl scale`,
     `deployment/${name} --replicas=3) and the Service balances between Pods, the kernel within each.`,
