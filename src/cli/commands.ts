@@ -1,14 +1,18 @@
 // One function per verb: parse the flags, call the pod layer, print the result.
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildAppImage, OFFICIAL_BASE, localBase } from '../pod/build-app.ts';
 import type { PodContext } from '../pod/context.ts';
 import { createPod } from '../pod/create.ts';
+import { ExitCode, PodError } from '../pod/errors.ts';
+import { EXPORT_FORMATS, exportPod, exportSource, parseExportFormat } from '../pod/export.ts';
 import { podLogs } from '../pod/logs.ts';
 import { removePod } from '../pod/remove.ts';
 import { repairPod } from '../pod/repair.ts';
 import { rolloutPod } from '../pod/rollout.ts';
 import { scalePod } from '../pod/scale.ts';
 import { supervise } from '../pod/supervise.ts';
+import { requirePod } from '../pod/observe.ts';
 import { inspectPod, listPods, podProcesses } from '../pod/status.ts';
 import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
@@ -176,6 +180,27 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .argument('<name>', 'pod name')
     .action(async (rawName: string, _o: unknown, cmd: Command) => {
       json(io, await inspectPod(context(cmd), parsePodName(rawName)));
+    });
+
+  program
+    .command('export')
+    .description("write the pod for another orchestrator: a Kubernetes Deployment + Service, or a Compose file")
+    .argument('<name>', 'pod name')
+    .requiredOption('--format <format>', EXPORT_FORMATS.join(' or '))
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .addHelpText('after', '\nExample:\n  reuseport-pod export web --format kubernetes | kubectl apply -f -\n  reuseport-pod export web --format compose -o compose.yaml && docker compose -f compose.yaml up -d')
+    .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
+      const format = parseExportFormat(o['format']);
+      const ctx = context(cmd);
+      const text = exportPod(exportSource(await requirePod(ctx.runtime, parsePodName(rawName))), format);
+      const file = o['output'];
+      if (file === undefined) return io.out(text);
+      try {
+        writeFileSync(file, text);
+      } catch (err) {
+        throw new PodError(`cannot write --output "${file}" (${(err as NodeJS.ErrnoException).code ?? String(err)}); choose a writable path, or leave out -o for stdout`, ExitCode.failure, { cause: err });
+      }
+      ctx.progress(`wrote ${file} (${format})`);
     });
 
   program

