@@ -1,0 +1,22 @@
+// create's arguments that differ with --runtime process: a command instead of an image, and a
+// bare port (`--port 8080`), since a local process has no second port to map to.
+import { usageError } from '../pod/errors.ts';
+import { encodeCommand } from '../runtime/process-command.ts';
+
+export function processCommand(command: readonly string[], imageGiven: boolean): string {
+  if (imageGiven) throw usageError('--image is for containers; with --runtime process give the command after --, e.g. `-- node server.js`');
+  if (command.length === 0) {
+    throw usageError('--runtime process runs a command: give it after --, e.g. `reuseport-pod create web --runtime process --port 8080 -- node server.js`');
+  }
+  return encodeCommand(command);
+}
+
+export function containerImage(image: string, command: readonly string[]): string {
+  if (command.length > 0) {
+    throw usageError(`"${command.join(' ')}": a command runs only with --runtime process; containers run their image's command (choose it with --image)`);
+  }
+  return image;
+}
+
+/** `--port 8080` means 8080:8080 for local processes. */
+export const samePortSpecs = (specs: readonly string[]): string[] => specs.map((s) => (/^\d+$/.test(s.trim()) ? `${s.trim()}:${s.trim()}` : s));
