@@ -13,7 +13,7 @@ import { inspectPod, listPods, podProcesses } from '../pod/status.ts';
 import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { isProcessRuntime } from '../runtime/index.ts';
-import { containerImage, processCommand, samePortSpecs } from './process-args.ts';
+import { containerImage, processCommand, processPorts } from './process-args.ts';
 import { duration, plural, table } from './format.ts';
 import type { Io } from './io.ts';
 
@@ -43,7 +43,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       const processes = isProcessRuntime(ctx.runtime);
       const spec = {
         name: parsePodName(rawName),
-        ports: parsePortSpecs(processes ? samePortSpecs(o['port'] ?? []) : (o['port'] ?? [])),
+        ports: processes ? processPorts(o['port'] ?? []) : parsePortSpecs(o['port'] ?? []),
         replicas: parseReplicas(o['replicas']),
         image: processes ? processCommand(command, cmd.getOptionValueSource('image') === 'cli') : containerImage(String(o['image']), command),
         env: parseEnv(o['env'] ?? []),
@@ -124,19 +124,22 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .command('rollout')
     .description('replace the replicas with a new image or environment, never with fewer listeners than before')
     .argument('<name>', 'pod name')
+    .argument('[command...]', 'a process pod: the new command (after --)')
     .option('-i, --image <image>', 'the new image (default: the current one)')
     .option('-e, --env <key=value>', 'the new environment, replacing the current one (repeatable)', collect)
     .option('--max-surge <n>', 'replicas replaced at a time', '1')
     .option('--wait-timeout <s>', 'seconds to wait for each new replica to listen', '60')
     .option('--json', 'print the result as JSON')
-    .action(async (rawName: string, o: Record<string, string & string[]>, cmd: Command) => {
+    .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
+      const ctx = context(cmd);
+      const image = isProcessRuntime(ctx.runtime) ? (command.length > 0 || o['image'] ? processCommand(command, Boolean(o['image'])) : undefined) : o['image'] || containerImage('', command) || undefined;
       const options = {
         maxSurge: parseReplicas(o['maxSurge'], '--max-surge'),
         waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
-        ...(o['image'] ? { image: String(o['image']) } : {}),
+        ...(image ? { image } : {}),
         ...(o['env'] ? { env: parseEnv(o['env']) } : {}),
       };
-      const result = await rolloutPod(context(cmd), parsePodName(rawName), options);
+      const result = await rolloutPod(ctx, parsePodName(rawName), options);
       if (o['json']) return json(io, result);
       io.out(
         result.replaced.length === 0

@@ -1,6 +1,8 @@
 // create's arguments that differ with --runtime process: a command instead of an image, and a
 // bare port (`--port 8080`), since a local process has no second port to map to.
 import { usageError } from '../pod/errors.ts';
+import { parsePortSpecs, type PortMapping } from '../pod/spec.ts';
+import { assertSamePorts } from '../runtime/process.ts';
 import { encodeCommand } from '../runtime/process-command.ts';
 
 export function processCommand(command: readonly string[], imageGiven: boolean): string {
@@ -18,5 +20,9 @@ export function containerImage(image: string, command: readonly string[]): strin
   return image;
 }
 
-/** `--port 8080` means 8080:8080 for local processes. */
-export const samePortSpecs = (specs: readonly string[]): string[] => specs.map((s) => (/^\d+$/.test(s.trim()) ? `${s.trim()}:${s.trim()}` : s));
+/** `--port 8080` means 8080:8080 for local processes, and a mapping to another port is refused. */
+export function processPorts(specs: readonly string[]): PortMapping[] {
+  const ports = parsePortSpecs(specs.map((s) => (/^\d+$/.test(s.trim()) ? `${s.trim()}:${s.trim()}` : s)));
+  assertSamePorts(ports);
+  return ports;
+}

@@ -65,7 +65,7 @@ export function assertSamePorts(ports: readonly PublishedPort[]): void {
   for (const p of ports) {
     if (p.hostPort !== p.containerPort) {
       throw usageError(
-        `--port ${p.hostPort}:${p.containerPort}: with --runtime process the replicas listen on the host itself, so the host port must equal the container port; use --port ${p.hostPort}`,
+        `--port ${p.hostPort}:${p.containerPort}: with --runtime process the replicas listen on the host itself, so the host port must equal the container port; use --port ${p.containerPort} (or --port ${p.hostPort} to listen on ${p.hostPort})`,
       );
     }
   }
