@@ -196,7 +196,7 @@ t.test('a pod of local processes: create, spread, ps/ls, logs, scale, restart, r
   });
 
   await t.test('rm leaves no process and no state behind', async (t) => {
-    const pids = [...recordedPids(), ...[...(await loggedPids(POD)).values()].flat()];
+    const pids = [...new Set([...recordedPids(), ...[...(await loggedPids(POD)).values()].flat()])];
     t.ok(pids.length >= 4, `${pids.length} pids recorded (keepers and servers)`);
     const removed = await cli(['rm', POD]);
     t.equal(removed.code, 0, `rm exits 0 (stderr: ${removed.stderr.trim()})`);
