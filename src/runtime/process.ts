@@ -4,7 +4,7 @@
 // (process-keeper.ts). The sandbox has no namespace to own: it is a record that holds the pod's
 // ports, and answers `/pause --listeners PORT` from the host's /proc/net/tcp{,6}.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -294,50 +294,55 @@ export class ProcessRuntime implements Runtime {
 
   async logs(id: string, options: LogOptions): Promise<Readable> {
     const record = this.require(id);
-    const file = this.store.logFile(record.name);
     const out = new PassThrough();
-    const toLines = (text: string): string[] =>
-      text
+    // Held open, so that the last lines are still read after `rm` renamed and deleted the file.
+    let fd: number;
+    try {
+      fd = openSync(this.store.logFile(record.name), 'r');
+    } catch {
+      out.end();
+      return out;
+    }
+    let offset = 0;
+    /** New whole lines (the keeper may be writing the last one) as "TIME TEXT\n". */
+    const readLines = (): string[] => {
+      const size = fstatSync(fd).size;
+      if (size <= offset) return [];
+      const buf = Buffer.alloc(size - offset);
+      const got = readSync(fd, buf, 0, buf.length, offset);
+      const end = buf.subarray(0, got).lastIndexOf(10) + 1;
+      offset += end;
+      return buf
+        .subarray(0, end)
+        .toString()
         .split('\n')
         .filter(Boolean)
         .flatMap((l) => {
           try {
-            const { time, text: t } = JSON.parse(l) as { time: string; text: string };
-            return [`${time} ${t}\n`];
+            const { time, text } = JSON.parse(l) as { time: string; text: string };
+            return [`${time} ${text}\n`];
           } catch {
             return [];
           }
         });
-    const read = (from: number): { text: string; end: number } => {
-      try {
-        const buf = readFileSync(file);
-        // Only whole lines: the keeper may be writing the last one.
-        const end = buf.lastIndexOf(10) + 1;
-        return { text: end > from ? buf.subarray(from, end).toString() : '', end: Math.max(end, from) };
-      } catch {
-        return { text: '', end: from };
-      }
     };
-    const first = read(0);
-    const lines = toLines(first.text);
+    const lines = readLines();
     for (const l of options.tail === undefined ? lines : lines.slice(Math.max(0, lines.length - options.tail))) out.write(l);
     if (!options.follow) {
+      closeSync(fd);
       out.end();
       return out;
     }
-    let offset = first.end;
     const timer = setInterval(() => {
-      if (this.store.find(record.name)?.id !== record.id) {
-        clearInterval(timer);
-        out.end();
-        return;
-      }
-      if (statSync(file, { throwIfNoEntry: false })?.size === offset) return;
-      const next = read(offset);
-      offset = next.end;
-      for (const l of toLines(next.text)) out.write(l);
+      const removed = this.store.find(record.name)?.id !== record.id;
+      for (const l of readLines()) out.write(l);
+      if (removed) out.end();
     }, LOG_POLL_MS);
-    out.on('close', () => clearInterval(timer));
+    out.on('close', () => {
+      clearInterval(timer);
+      closeSync(fd);
+    });
+    out.on('finish', () => clearInterval(timer));
     return out;
   }
 
