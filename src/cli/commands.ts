@@ -13,7 +13,7 @@ import { inspectPod, listPods, podProcesses } from '../pod/status.ts';
 import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { isProcessRuntime } from '../runtime/index.ts';
-import { containerImage, processCommand, processPorts } from './process-args.ts';
+import { containerImage, processCommand, processPorts, rolloutImage } from './process-args.ts';
 import { duration, plural, table } from './format.ts';
 import type { Io } from './io.ts';
 
@@ -132,7 +132,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--json', 'print the result as JSON')
     .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const ctx = context(cmd);
-      const image = isProcessRuntime(ctx.runtime) ? (command.length > 0 || o['image'] ? processCommand(command, Boolean(o['image'])) : undefined) : o['image'] || containerImage('', command) || undefined;
+      const image = rolloutImage(isProcessRuntime(ctx.runtime), o['image'], command);
       const options = {
         maxSurge: parseReplicas(o['maxSurge'], '--max-surge'),
         waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,

@@ -1,4 +1,4 @@
-// create's arguments that differ with --runtime process: a command instead of an image, and a
+// create's and rollout's arguments that differ with --runtime process: a command instead of an image, and a
 // bare port (`--port 8080`), since a local process has no second port to map to.
 import { usageError } from '../pod/errors.ts';
 import { parsePortSpecs, type PortMapping } from '../pod/spec.ts';
@@ -18,6 +18,12 @@ export function containerImage(image: string, command: readonly string[]): strin
     throw usageError(`"${command.join(' ')}": a command runs only with --runtime process; containers run their image's command (choose it with --image)`);
   }
   return image;
+}
+
+/** rollout's new image, or a process pod's new command; undefined keeps the current one. */
+export function rolloutImage(processes: boolean, image: string | undefined, command: readonly string[]): string | undefined {
+  if (!processes) return containerImage(image ?? '', command) || undefined;
+  return command.length > 0 || image ? processCommand(command, Boolean(image)) : undefined;
 }
 
 /** `--port 8080` means 8080:8080 for local processes, and a mapping to another port is refused. */
