@@ -49,14 +49,22 @@ const exists = spawnSync(process.execPath, [cliPath, 'inspect', POD], { stdio: '
 if (exists.status === 0) {
   console.error(`demo: removing the pod "${POD}" of an earlier demo ...`);
   cli('rm', POD, '--timeout', '2');
-} else if (exists.status === 3) {
-  cli('ls'); // prints why the engine cannot be reached, and exits with it
+}
+
+// Exit 3: no container engine answers. The same demo then runs on local processes, which share
+// the host's port with SO_REUSEPORT just as containers share the sandbox's.
+const engine = spawnSync(process.execPath, [cliPath, 'ls', '--runtime', 'docker'], { stdio: 'ignore' });
+const local = engine.status === 3;
+if (local) {
+  console.error(`demo: no container engine answers at ${process.env.DOCKER_HOST || 'unix:///var/run/docker.sock'}; running the demo with local processes instead (--runtime process)`);
 }
 
 const port = await freePort();
-const createArgs = ['create', POD, '--port', `127.0.0.1:${port}:8080`, '--replicas', String(REPLICAS)];
+const createArgs = local
+  ? ['create', POD, '--runtime', 'process', '--port', `127.0.0.1:${port}:${port}`, '--replicas', String(REPLICAS), '--', process.execPath, `${root}dist/examples/http-server.js`]
+  : ['create', POD, '--port', `127.0.0.1:${port}:8080`, '--replicas', String(REPLICAS)];
 // Exit 4 with the default image: it is not built yet (the first run on a machine).
-const first = spawnSync(process.execPath, [cliPath, ...createArgs, '--quiet'], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+const first = spawnSync(process.execPath, [cliPath, ...createArgs.slice(0, 2), '--quiet', ...createArgs.slice(2)], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
 if (first.status === 4 && /reuseport-pod build/.test(first.stderr)) {
   console.error('demo: the example image is not built yet; building it ...');
   cli('build');
@@ -75,7 +83,7 @@ for (let sent = 0; sent < REQUESTS; ) {
 console.log(`\n${REQUESTS} requests to http://127.0.0.1:${port}/, each on a new connection:`);
 for (const [body, n] of [...counts].sort(([a], [b]) => a.localeCompare(b))) console.log(`${String(n).padStart(7)} ${body}`);
 console.log(`
-One host port, ${REPLICAS} containers listening on it with SO_REUSEPORT, the kernel spreading connections.
+One host port, ${REPLICAS} ${local ? 'local processes' : 'containers'} listening on it with SO_REUSEPORT, the kernel spreading connections.
   node dist/src/cli/main.js ps ${POD}          # the replicas
   node dist/src/cli/main.js scale ${POD} -r 5  # more of them
   node dist/src/cli/main.js rm ${POD}          # remove the pod`);

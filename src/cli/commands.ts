@@ -16,6 +16,8 @@ import { requirePod } from '../pod/observe.ts';
 import { inspectPod, listPods, podProcesses } from '../pod/status.ts';
 import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
+import { isProcessRuntime } from '../runtime/index.ts';
+import { containerImage, processCommand, processPorts, rolloutImage } from './process-args.ts';
 import { duration, plural, table } from './format.ts';
 import type { Io } from './io.ts';
 
@@ -29,6 +31,8 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .command('create')
     .description('start a pod: a sandbox that publishes the ports, and N replicas sharing its network namespace')
     .argument('<name>', 'pod name: lowercase letters, digits, "-", "_", "."')
+    .argument('[command...]', 'with --runtime process: the command each replica runs (after --)')
+    .option('--runtime <engine>', 'docker (default), or process: replicas as local processes, no container engine')
     .option('-p, --port <[ip:]host:container>', 'publish a port (repeatable); replicas listen on the first container port', collect)
     .option('-r, --replicas <n>', `number of replicas, 1-${MAX_REPLICAS}`, '1')
     .option('-i, --image <image>', 'replica image', DEFAULT_APP_IMAGE)
@@ -37,18 +41,20 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--stop-timeout <s>', 'seconds a replica gets to drain after SIGTERM', String(DEFAULT_STOP_TIMEOUT_S))
     .option('--wait-timeout <s>', 'seconds to wait for every replica to listen', '60')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExample:\n  reuseport-pod create web --port 80:8080 --replicas 3\n  curl http://127.0.0.1/')
-    .action(async (rawName: string, o: Record<string, string & string[]>, cmd: Command) => {
+    .addHelpText('after', '\nExamples:\n  reuseport-pod create web --port 80:8080 --replicas 3\n  reuseport-pod create web --runtime process --port 8080 --replicas 3 -- node server.js\n  curl http://127.0.0.1/')
+    .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
+      const ctx = context(cmd);
+      const processes = isProcessRuntime(ctx.runtime);
       const spec = {
         name: parsePodName(rawName),
-        ports: parsePortSpecs(o['port'] ?? []),
+        ports: processes ? processPorts(o['port'] ?? []) : parsePortSpecs(o['port'] ?? []),
         replicas: parseReplicas(o['replicas']),
-        image: String(o['image']),
+        image: processes ? processCommand(command, cmd.getOptionValueSource('image') === 'cli') : containerImage(String(o['image']), command),
         env: parseEnv(o['env'] ?? []),
         stopTimeout: parseSeconds(o['stopTimeout'], '--stop-timeout'),
       };
       const waitTimeoutMs = parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000;
-      const result = await createPod(context(cmd), spec, { sandboxImage: String(o['sandboxImage']), waitTimeoutMs });
+      const result = await createPod(ctx, spec, { sandboxImage: String(o['sandboxImage']), waitTimeoutMs });
       if (o['json']) return json(io, result);
       const [first] = spec.ports;
       io.out(`pod ${result.name}: ${plural(result.replicas.length, 'replica')} of ${result.image} listening on ${result.ports.join(', ')} (ready in ${result.seconds.toFixed(1)} s)`);
@@ -86,6 +92,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
   program
     .command('ls')
     .description('list pods: ports, ready/desired replicas, image')
+    .option('--runtime <engine>', 'only the pods of docker, or of process (default: both)')
     .option('--json', 'print as JSON')
     .action(async (o: Record<string, string>, cmd: Command) => {
       const pods = await listPods(context(cmd));
@@ -121,19 +128,22 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .command('rollout')
     .description('replace the replicas with a new image or environment, never with fewer listeners than before')
     .argument('<name>', 'pod name')
+    .argument('[command...]', 'a process pod: the new command (after --)')
     .option('-i, --image <image>', 'the new image (default: the current one)')
     .option('-e, --env <key=value>', 'the new environment, replacing the current one (repeatable)', collect)
     .option('--max-surge <n>', 'replicas replaced at a time', '1')
     .option('--wait-timeout <s>', 'seconds to wait for each new replica to listen', '60')
     .option('--json', 'print the result as JSON')
-    .action(async (rawName: string, o: Record<string, string & string[]>, cmd: Command) => {
+    .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
+      const ctx = context(cmd);
+      const image = rolloutImage(isProcessRuntime(ctx.runtime), o['image'], command);
       const options = {
         maxSurge: parseReplicas(o['maxSurge'], '--max-surge'),
         waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
-        ...(o['image'] ? { image: String(o['image']) } : {}),
+        ...(image ? { image } : {}),
         ...(o['env'] ? { env: parseEnv(o['env']) } : {}),
       };
-      const result = await rolloutPod(context(cmd), parsePodName(rawName), options);
+      const result = await rolloutPod(ctx, parsePodName(rawName), options);
       if (o['json']) return json(io, result);
       io.out(
         result.replaced.length === 0

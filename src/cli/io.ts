@@ -16,6 +16,8 @@ export const processIo: Io = {
 export interface GlobalFlags {
   debug?: boolean;
   quiet?: boolean;
+  /** create and ls: docker or process. */
+  runtime?: string;
 }
 
 /** Prints an error the way users should see it; returns the exit code. */

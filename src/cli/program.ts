@@ -16,7 +16,9 @@ Exit codes:
   5  conflict: the pod already exists, or a host port is taken
   6  replicas did not become ready (they exited, or never listened)
 
-Engine: DOCKER_HOST (unix:///var/run/docker.sock by default; Podman's API socket works too).`;
+Engine: DOCKER_HOST (unix:///var/run/docker.sock by default; Podman's API socket works too).
+Without an engine: create NAME --runtime process --port PORT -- COMMAND runs the replicas as local
+processes (state in $XDG_STATE_HOME/reuseport-pod; REUSEPORT_POD_RUNTIME=process sets the default).`;
 
 // The first Ctrl-C (or a SIGTERM from a service manager) asks the running operation to stop
 // between steps and undo what it made; a second one exits at once.
@@ -50,7 +52,7 @@ export function buildProgram(io: Io): Command {
     const flags = cmd.optsWithGlobals<GlobalFlags>();
     return {
       signal: interruptSignal(io),
-      runtime: connectRuntime(),
+      runtime: connectRuntime(process.env, { runtime: flags.runtime, pod: cmd.args[0], listing: cmd.name() === 'ls' }),
       version: packageVersion,
       progress: (line) => {
         if (!flags.quiet) io.err(line);

@@ -1,0 +1,34 @@
+// create's and rollout's arguments that differ with --runtime process: a command instead of an image, and a
+// bare port (`--port 8080`), since a local process has no second port to map to.
+import { usageError } from '../pod/errors.ts';
+import { parsePortSpecs, type PortMapping } from '../pod/spec.ts';
+import { assertSamePorts } from '../runtime/process.ts';
+import { encodeCommand } from '../runtime/process-command.ts';
+
+export function processCommand(command: readonly string[], imageGiven: boolean): string {
+  if (imageGiven) throw usageError('--image is for containers; with --runtime process give the command after --, e.g. `-- node server.js`');
+  if (command.length === 0) {
+    throw usageError('--runtime process runs a command: give it after --, e.g. `reuseport-pod create web --runtime process --port 8080 -- node server.js`');
+  }
+  return encodeCommand(command);
+}
+
+export function containerImage(image: string, command: readonly string[]): string {
+  if (command.length > 0) {
+    throw usageError(`"${command.join(' ')}": a command runs only with --runtime process; containers run their image's command (choose it with --image)`);
+  }
+  return image;
+}
+
+/** rollout's new image, or a process pod's new command; undefined keeps the current one. */
+export function rolloutImage(processes: boolean, image: string | undefined, command: readonly string[]): string | undefined {
+  if (!processes) return containerImage(image ?? '', command) || undefined;
+  return command.length > 0 || image ? processCommand(command, Boolean(image)) : undefined;
+}
+
+/** `--port 8080` means 8080:8080 for local processes, and a mapping to another port is refused. */
+export function processPorts(specs: readonly string[]): PortMapping[] {
+  const ports = parsePortSpecs(specs.map((s) => (/^\d+$/.test(s.trim()) ? `${s.trim()}:${s.trim()}` : s)));
+  assertSamePorts(ports);
+  return ports;
+}

@@ -1,0 +1,208 @@
+// The process runtime as a user meets it: the built CLI with --runtime process, no container
+// engine (DOCKER_HOST points nowhere), real child processes sharing one host port with
+// SO_REUSEPORT, plain HTTP to 127.0.0.1. Processes are checked by pid, from the replicas' own log
+// lines ("listening ... pid N") and from the records the runtime keeps in XDG_STATE_HOME.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { cli as runCli, spread, type CliResult } from './helpers/cli.ts';
+import { waitFor } from './helpers/docker.ts';
+import { exampleJs } from './helpers/example-process.ts';
+import { freePort } from './helpers/http-client.ts';
+import { startLoad } from './helpers/load.ts';
+
+const POD = 'proc-web';
+const state = mkdtempSync(join(tmpdir(), 'reuseport-pod-state-'));
+const containers = join(state, 'reuseport-pod', 'containers');
+const env = { XDG_STATE_HOME: state, DOCKER_HOST: 'unix:///nonexistent/docker.sock', REUSEPORT_POD_RUNTIME: '' };
+const cli = (args: string[]): Promise<CliResult> => runCli(args, env);
+const command = ['--', process.execPath, exampleJs];
+
+interface Run {
+  keeperPid: number;
+  pid: number;
+}
+
+/** Every pid the runtime has recorded: each container's keeper and its command. */
+function recordedPids(): number[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(containers);
+  } catch {
+    return [];
+  }
+  return names.flatMap((n) => {
+    try {
+      const run = JSON.parse(readFileSync(join(containers, n, 'run.json'), 'utf8')) as Run;
+      return [run.keeperPid, run.pid].filter((p) => p > 0);
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * Gone: kill(pid, 0) finds no process. A zombie counts as gone too: it runs no code and holds no
+ * socket, and a keeper whose parent (the CLI) has exited is reaped by PID 1, which on some
+ * machines (minimal VM or container inits) never reaps.
+ */
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+/** replica name -> the pids its server logged, in order ("web-1 listening on ... pid 123"). */
+async function loggedPids(pod: string): Promise<Map<string, number[]>> {
+  const r = await cli(['logs', pod]);
+  if (r.code !== 0) throw new Error(`logs exited ${r.code}: ${r.stderr}`);
+  const pids = new Map<string, number[]>();
+  for (const m of r.stdout.matchAll(/^(\S+)\s+\| .* listening on .*pid (\d+)\)$/gm)) {
+    pids.set(m[1]!, [...(pids.get(m[1]!) ?? []), Number(m[2])]);
+  }
+  return pids;
+}
+
+const lastPid = (pids: Map<string, number[]>, replica: string): number => pids.get(replica)?.at(-1) ?? 0;
+
+interface PsJson {
+  pod: { state: string; ready: number; desired: number };
+  replicas: Array<{ name: string; state: string; restarts: number }>;
+}
+
+async function ps(pod: string): Promise<PsJson> {
+  const r = await cli(['ps', pod, '--json']);
+  if (r.code !== 0) throw new Error(`ps exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as PsJson;
+}
+
+function assertSpread(t: Tap.Test, counts: Map<string, number>, replicas: number[], total: number, minShare: number): void {
+  const expected = replicas.map((n) => `Hello from ${POD}-${n}`).sort();
+  t.same([...counts.keys()].sort(), expected, `exactly replicas ${replicas.join(',')} answer`);
+  for (const key of expected) {
+    const share = (counts.get(key) ?? 0) / total;
+    t.ok(share >= minShare, `${key}: ${(share * 100).toFixed(0)}% of ${total} (>= ${minShare * 100}%)`);
+  }
+}
+
+// Whatever a failed test leaves running dies with it.
+t.teardown(() => {
+  for (const pid of recordedPids()) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+  rmSync(state, { recursive: true, force: true });
+});
+
+t.test('a pod of local processes: create, spread, ps/ls, logs, scale, restart, rollout, rm', async (t) => {
+  const port = await freePort();
+  const created = await cli(['create', POD, '--runtime', 'process', '--port', String(port), '--replicas', '3', '--json', ...command]);
+  t.equal(created.code, 0, `create exits 0 (stderr: ${created.stderr.trim()})`);
+  t.equal(JSON.parse(created.stdout).replicas.length, 3, 'three replicas made');
+  t.match(created.stderr, new RegExp(`Waiting for 3 listeners on port ${port}`), 'waited for the listeners');
+
+  await t.test('300 new connections reach all 3 replicas', async (t) => {
+    assertSpread(t, await spread(port, 300), [1, 2, 3], 300, 0.2);
+  });
+
+  await t.test('ps and ls report the pod without any container engine', async (t) => {
+    const { pod, replicas } = await ps(POD);
+    t.same(replicas.map((r) => [r.name, r.state, r.restarts]), [1, 2, 3].map((n) => [`${POD}-${n}`, 'running', 0]));
+    t.same([pod.state, pod.ready, pod.desired], ['running', 3, 3]);
+    for (const args of [['ls', '--json'], ['ls', '--runtime', 'process', '--json']]) {
+      const ls = await cli(args);
+      t.equal(ls.code, 0, `${args.join(' ')} exits 0 (stderr: ${ls.stderr.trim()})`);
+      const row = (JSON.parse(ls.stdout) as Array<{ name: string; ports: string[]; ready: number }>).find((p) => p.name === POD);
+      t.same(row && [row.ports, row.ready], [[`${port}:${port}`], 3], `${args.join(' ')} lists the pod`);
+    }
+  });
+
+  await t.test('logs: every replica, prefixed with its name', async (t) => {
+    const pids = await loggedPids(POD);
+    t.same([...pids.keys()].sort(), [1, 2, 3].map((n) => `${POD}-${n}`));
+  });
+
+  await t.test('scale 3 -> 5 -> 2', async (t) => {
+    const up = await cli(['scale', POD, '--replicas', '5']);
+    t.equal(up.code, 0, `scale to 5 exits 0 (stderr: ${up.stderr.trim()})`);
+    t.same((await ps(POD)).replicas.map((r) => r.name), [1, 2, 3, 4, 5].map((n) => `${POD}-${n}`));
+    assertSpread(t, await spread(port, 500), [1, 2, 3, 4, 5], 500, 0.1);
+    const before = await loggedPids(POD);
+    const down = await cli(['scale', POD, '--replicas', '2']);
+    t.equal(down.code, 0, `scale to 2 exits 0 (stderr: ${down.stderr.trim()})`);
+    t.same((await ps(POD)).replicas.map((r) => r.name), [`${POD}-1`, `${POD}-2`]);
+    for (const n of [3, 4, 5]) t.ok(gone(lastPid(before, `${POD}-${n}`)), `${POD}-${n}'s process is gone`);
+    assertSpread(t, await spread(port, 200), [1, 2], 200, 0.2);
+  });
+
+  await t.test('a replica killed with SIGKILL is restarted', async (t) => {
+    const victim = lastPid(await loggedPids(POD), `${POD}-1`);
+    t.ok(victim > 0, `${POD}-1 logged its pid (${victim})`);
+    process.kill(victim, 'SIGKILL');
+    const after = await waitFor('a new process of replica 1', () => loggedPids(POD), (p) => lastPid(p, `${POD}-1`) !== victim, 15_000);
+    t.not(lastPid(after, `${POD}-1`), victim, 'a new pid');
+    t.ok(gone(victim), 'the killed process is gone');
+    const row = await waitFor('ps to show it running again', () => ps(POD), (p) => p.replicas[0]?.state === 'running' && p.pod.ready === 2, 15_000);
+    t.ok((row.replicas[0]?.restarts ?? 0) >= 1, `ps counts the restart (${row.replicas[0]?.restarts})`);
+    assertSpread(t, await spread(port, 200), [1, 2], 200, 0.2);
+  });
+
+  await t.test('rollout to a new environment fails no request', async (t) => {
+    const load = startLoad({ port, mode: 'connection-per-request', concurrency: 4, maxDurationMs: 60_000 });
+    const rolled = await cli(['rollout', POD, '--env', 'COLOR=blue']);
+    const report = await load.stop();
+    t.equal(rolled.code, 0, `rollout exits 0 (stderr: ${rolled.stderr.trim()})`);
+    t.ok(report.requests > 0, `${report.requests} requests during the rollout`);
+    t.equal(report.failed, 0, `no failed request (${JSON.stringify(report.failures)})`);
+    const inspected = await cli(['inspect', POD]);
+    t.same(JSON.parse(inspected.stdout).spec.env, { COLOR: 'blue' }, 'the pod records the new environment');
+    const { replicas } = await ps(POD);
+    t.equal(replicas.length, 2, 'still 2 replicas');
+    t.ok(replicas.every((r) => r.state === 'running'), 'all running');
+  });
+
+  await t.test('bad input: one line, a meaningful exit code, nothing left behind', async (t) => {
+    const before = readdirSync(containers).sort();
+    const cases: Array<[string, string[], number, RegExp]> = [
+      ['a port mapping', ['create', 'proc-bad', '--runtime', 'process', '--port', '80:8080', ...command], 2, /host port must equal the container port/],
+      ['no command', ['create', 'proc-bad', '--runtime', 'process', '--port', String(await freePort())], 2, /runs a command: give it after --/],
+      ['a command that does not exist', ['create', 'proc-bad', '--runtime', 'process', '--port', String(await freePort()), '--', 'no-such-program-here'], 4, /not found in PATH/],
+      ['an existing name', ['create', POD, '--runtime', 'process', '--port', String(await freePort()), ...command], 5, /already exists/],
+    ];
+    for (const [what, args, code, message] of cases) {
+      const r = await cli(args);
+      t.equal(r.code, code, `${what}: exit ${code}`);
+      const errors = r.stderr.split('\n').filter((l) => l.startsWith('reuseport-pod:'));
+      t.equal(errors.length, 1, `${what}: one error line`);
+      t.match(errors[0], message, `${what}: says why`);
+      t.notMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
+    }
+    t.same(readdirSync(containers).sort(), before, 'no record added or removed');
+    t.equal((await ps(POD)).replicas.length, 2, 'the existing pod is untouched');
+  });
+
+  await t.test('rm leaves no process and no state behind', async (t) => {
+    const pids = [...new Set([...recordedPids(), ...[...(await loggedPids(POD)).values()].flat()])];
+    t.ok(pids.length >= 4, `${pids.length} pids recorded (keepers and servers)`);
+    const removed = await cli(['rm', POD]);
+    t.equal(removed.code, 0, `rm exits 0 (stderr: ${removed.stderr.trim()})`);
+    t.same(readdirSync(containers), [], 'no record left in the state directory');
+    for (const pid of pids) t.ok(gone(pid), `pid ${pid} is gone`);
+    const again = await cli(['ps', POD]);
+    t.not(again.code, 0, 'the pod is gone for ps too');
+  });
+});
