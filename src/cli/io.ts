@@ -16,6 +16,7 @@ export const processIo: Io = {
 export interface GlobalFlags {
   debug?: boolean;
   quiet?: boolean;
+  engineSocket?: string;
 }
 
 /** Prints an error the way users should see it; returns the exit code. */

@@ -16,7 +16,8 @@ Exit codes:
   5  conflict: the pod already exists, or a host port is taken
   6  replicas did not become ready (they exited, or never listened)
 
-Engine: DOCKER_HOST (unix:///var/run/docker.sock by default; Podman's API socket works too).`;
+Engine: --engine-socket, else DOCKER_HOST (unix:///var/run/docker.sock by default); Podman's API
+socket works too (scripts/setup-podman.sh). \`reuseport-pod info\` says which engine answers.`;
 
 // The first Ctrl-C (or a SIGTERM from a service manager) asks the running operation to stop
 // between steps and undo what it made; a second one exits at once.
@@ -43,6 +44,7 @@ export function buildProgram(io: Io): Command {
     .version(packageVersion, '-V, --version')
     .option('--debug', 'show stack traces and engine details on errors')
     .option('-q, --quiet', 'no progress lines on stderr')
+    .option('--engine-socket <path>', "the engine's unix socket, e.g. Podman's (default: DOCKER_HOST)")
     .addHelpText('after', EXIT_CODES)
     .configureOutput(output('reuseport-pod --help'));
   program.exitOverride();
@@ -50,7 +52,7 @@ export function buildProgram(io: Io): Command {
     const flags = cmd.optsWithGlobals<GlobalFlags>();
     return {
       signal: interruptSignal(io),
-      runtime: connectRuntime(),
+      runtime: connectRuntime(process.env, flags.engineSocket?.replace(/^unix:\/\//, '')),
       version: packageVersion,
       progress: (line) => {
         if (!flags.quiet) io.err(line);

@@ -1,4 +1,6 @@
-// The Docker Engine API through dockerode (Podman's Docker-compatible API speaks the same).
+// The Docker Engine API through dockerode. Podman's Docker-compatible API (`podman system service`)
+// speaks it too; where Podman answers differently, this file adapts, so that pod logic never asks
+// which engine it talks to (see the Podman notes at `engineKind`).
 import Docker from 'dockerode';
 import { createInterface } from 'node:readline';
 import { PassThrough, type Readable } from 'node:stream';
@@ -20,9 +22,26 @@ import type {
 
 const RESTART_POLICY = { Name: 'unless-stopped', MaximumRetryCount: 0 };
 const EXEC_TIMEOUT_MS = 5_000;
+/** Docker's default grace period, written out: Podman's API takes a missing StopTimeout as 0 (SIGKILL at once). */
+const SANDBOX_STOP_TIMEOUT_S = 10;
+/** Podman's API does not report a container's sysctls: the sandbox carries them in this label too. */
+const SYSCTLS_LABEL = 'io.reuseport-pod.sysctls';
 
-export function describeEndpoint(env: NodeJS.ProcessEnv = process.env): string {
+export type EngineKind = 'docker' | 'podman';
+
+export function describeEndpoint(env: NodeJS.ProcessEnv = process.env, socketPath?: string): string {
+  if (socketPath) return `unix://${socketPath}`;
   return env['DOCKER_HOST'] || 'unix:///var/run/docker.sock';
+}
+
+/** Podman names itself in the version's components ("Podman Engine"); Docker never does. */
+export function engineOf(version: { Components?: Array<{ Name?: string }> }): EngineKind {
+  return (version.Components ?? []).some((c) => /podman/i.test(c.Name ?? '')) ? 'podman' : 'docker';
+}
+
+/** Podman names an image loaded or built without a registry `localhost/<name>`; Docker shows `<name>`. */
+export function dockerImageName(image: string, engine: EngineKind): string {
+  return engine === 'podman' ? image.replace(/^localhost\//, '') : image;
 }
 
 function portKey(p: PublishedPort): string {
@@ -47,12 +66,14 @@ function envObject(list: string[] | undefined): Record<string, string> {
 export class DockerRuntime implements Runtime {
   readonly endpoint: string;
   private readonly docker: Docker;
+  private kind: Promise<EngineKind> | undefined;
 
-  constructor(env: NodeJS.ProcessEnv = process.env) {
-    this.endpoint = describeEndpoint(env);
+  /** `socketPath` (the CLI's --engine-socket) wins over DOCKER_HOST. */
+  constructor(env: NodeJS.ProcessEnv = process.env, socketPath?: string) {
+    this.endpoint = describeEndpoint(env, socketPath);
     try {
-      // docker-modem reads DOCKER_HOST (unix://, tcp://, ssh://) itself.
-      this.docker = new Docker();
+      // Without a socket path, docker-modem reads DOCKER_HOST (unix://, tcp://, ssh://) itself.
+      this.docker = socketPath ? new Docker({ socketPath }) : new Docker();
     } catch (err) {
       throw new PodError(`DOCKER_HOST="${env['DOCKER_HOST']}" is not an engine address: use unix:///path/to/docker.sock or tcp://HOST:PORT`, ExitCode.usage, { cause: err });
     }
@@ -71,8 +92,30 @@ export class DockerRuntime implements Runtime {
 
   async info(): Promise<EngineInfo> {
     const v = await this.call('asking the engine for its version', () => this.docker.version());
-    const isPodman = (v.Components ?? []).some((c: { Name?: string }) => /podman/i.test(c.Name ?? ''));
-    return { engine: isPodman ? 'podman' : 'docker', version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint };
+    const engine = engineOf(v);
+    this.kind ??= Promise.resolve(engine);
+    return { engine, version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint };
+  }
+
+  /**
+   * Docker or Podman, asked once per runtime. What Podman 4's Docker-compatible API does
+   * differently, and where this file handles it:
+   * - images loaded without a registry are `localhost/<name>`: names are shown as Docker shows them;
+   * - a container created without StopTimeout is killed at once by a `stop` without `t`: the
+   *   sandbox gets Docker's 10 s written out (replicas always carry theirs);
+   * - sysctls are applied but never reported: the sandbox also carries them in a label;
+   * - a sandbox cannot be removed while replicas share its namespace: the error says so (pod
+   *   logic removes replicas first anyway, which Docker needs as well, or they are stranded).
+   * NetworkMode "container:<id>" works as on Docker (no EndpointsConfig is ever sent with it),
+   * and exec, logs and events need nothing.
+   */
+  private engineKind(): Promise<EngineKind> {
+    // A failed ask is not remembered: a supervisor outlives an engine restart.
+    this.kind ??= this.call('asking the engine for its version', () => this.docker.version()).then(engineOf, (err: unknown) => {
+      this.kind = undefined;
+      throw err;
+    });
+    return this.kind;
   }
 
   async imageExists(ref: string): Promise<boolean> {
@@ -138,12 +181,15 @@ export class DockerRuntime implements Runtime {
       exposed[portKey(p)] = {};
       (bindings[portKey(p)] ??= []).push({ HostIp: p.hostIp ?? '', HostPort: String(p.hostPort) });
     }
+    const podman = (await this.engineKind()) === 'podman';
+    const labels = podman && Object.keys(config.sysctls).length > 0 ? { ...config.labels, [SYSCTLS_LABEL]: JSON.stringify(config.sysctls) } : config.labels;
     const container = await this.call(`creating sandbox ${config.name}`, () =>
       this.docker.createContainer({
         name: config.name,
         Image: config.image,
-        Labels: config.labels,
+        Labels: labels,
         ExposedPorts: exposed,
+        StopTimeout: SANDBOX_STOP_TIMEOUT_S,
         HostConfig: {
           PortBindings: bindings,
           Sysctls: config.sysctls,
@@ -246,17 +292,20 @@ export class DockerRuntime implements Runtime {
       // 409 "removal already in progress": someone else is removing it; that is what we want.
       if (statusOf(err) === 409 && /already in progress/.test(engineMessage(err))) return;
       if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      if (/has dependent containers/.test(engineMessage(err))) {
+        throw new PodError(`removing ${id.slice(0, 12)}: Podman refuses while other containers share its network namespace; remove those first (${engineMessage(err)})`, ExitCode.failure, { cause: err });
+      }
       throw new PodError(`removing ${id.slice(0, 12)}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
     }
   }
 
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
-    const list = await this.call('listing containers', () => this.docker.listContainers({ all: true, filters: { label } }));
+    const [list, engine] = await Promise.all([this.call('listing containers', () => this.docker.listContainers({ all: true, filters: { label } })), this.engineKind()]);
     return list.map((c) => ({
       id: c.Id,
       name: (c.Names[0] ?? '').replace(/^\//, ''),
-      image: c.Image,
+      image: dockerImageName(c.Image, engine),
       labels: c.Labels ?? {},
       state: c.State as ContainerState,
       status: c.Status,
@@ -266,6 +315,7 @@ export class DockerRuntime implements Runtime {
 
   async containerStatus(id: string): Promise<ContainerStatus> {
     let c: Docker.ContainerInspectInfo;
+    const engine = await this.engineKind();
     try {
       c = await this.docker.getContainer(id).inspect();
     } catch (err) {
@@ -284,7 +334,7 @@ export class DockerRuntime implements Runtime {
     const status: ContainerStatus = {
       id: c.Id,
       name: c.Name.replace(/^\//, ''),
-      image: c.Config.Image,
+      image: dockerImageName(c.Config.Image, engine),
       labels: c.Config.Labels ?? {},
       state: c.State.Status as ContainerState,
       status: c.State.Status,
@@ -293,7 +343,7 @@ export class DockerRuntime implements Runtime {
       pid: c.State.Pid ?? 0,
       networkMode: c.HostConfig.NetworkMode ?? '',
       ports,
-      sysctls: (c.HostConfig as { Sysctls?: Record<string, string> }).Sysctls ?? {},
+      sysctls: (c.HostConfig as { Sysctls?: Record<string, string> }).Sysctls ?? recordedSysctls(c.Config.Labels),
       env: envObject(c.Config.Env),
     };
     const startedAt = toDate(c.State.StartedAt);
@@ -349,6 +399,14 @@ export class DockerRuntime implements Runtime {
     raw.on('end', () => out.end());
     raw.on('close', () => out.end());
     return out;
+  }
+}
+
+function recordedSysctls(labels: Record<string, string> | undefined): Record<string, string> {
+  try {
+    return JSON.parse(labels?.[SYSCTLS_LABEL] ?? '{}') as Record<string, string>;
+  } catch {
+    return {};
   }
 }
 
