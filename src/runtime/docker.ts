@@ -39,9 +39,13 @@ export function engineOf(version: { Components?: Array<{ Name?: string }> }): En
   return (version.Components ?? []).some((c) => /podman/i.test(c.Name ?? '')) ? 'podman' : 'docker';
 }
 
-/** Podman names an image loaded or built without a registry `localhost/<name>`; Docker shows `<name>`. */
+/**
+ * Podman shows a container's image by its full name: `localhost/<name>` for one loaded or built
+ * without a registry, `docker.io/<name>` for one tagged through the API. Docker shows the short
+ * name the container was created with; so does this runtime, on both engines.
+ */
 export function dockerImageName(image: string, engine: EngineKind): string {
-  return engine === 'podman' ? image.replace(/^localhost\//, '') : image;
+  return engine === 'podman' ? image.replace(/^(localhost|docker\.io(\/library)?)\//, '') : image;
 }
 
 function portKey(p: PublishedPort): string {
@@ -86,7 +90,7 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       if (err instanceof PodError) throw err;
       if (isUnreachable(err)) throw unreachable(this.endpoint, err);
-      throw new PodError(`${what}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+      throw new PodError(`${what}: ${engineMessage(err)}`, ExitCode.failure, { cause: asDockerStatus(err) });
     }
   }
 
@@ -100,10 +104,11 @@ export class DockerRuntime implements Runtime {
   /**
    * Docker or Podman, asked once per runtime. What Podman 4's Docker-compatible API does
    * differently, and where this file handles it:
-   * - images loaded without a registry are `localhost/<name>`: names are shown as Docker shows them;
+   * - images are named in full (`localhost/<name>`, `docker.io/<name>`): shown as Docker shows them;
    * - a container created without StopTimeout is killed at once by a `stop` without `t`: the
    *   sandbox gets Docker's 10 s written out (replicas always carry theirs);
    * - sysctls are applied but never reported: the sandbox also carries them in a label;
+   * - a taken container name is a 500, not Docker's 409: turned into 409 (the lock relies on it);
    * - a sandbox cannot be removed while replicas share its namespace: the error says so (pod
    *   logic removes replicas first anyway, which Docker needs as well, or they are stranded).
    * NetworkMode "container:<id>" works as on Docker (no EndpointsConfig is ever sent with it),
@@ -400,6 +405,13 @@ export class DockerRuntime implements Runtime {
     raw.on('close', () => out.end());
     return out;
   }
+}
+
+/** Podman answers a taken container name with 500; Docker (and pod logic, e.g. the lock) says 409. */
+function asDockerStatus(err: unknown): unknown {
+  const e = err as { statusCode?: number };
+  if (e?.statusCode === 500 && /name .* is already in use/.test(engineMessage(err))) e.statusCode = 409;
+  return err;
 }
 
 function recordedSysctls(labels: Record<string, string> | undefined): Record<string, string> {
