@@ -29,6 +29,9 @@ const SYSCTLS_LABEL = 'io.reuseport-pod.sysctls';
 
 export type EngineKind = 'docker' | 'podman';
 
+/** Podman's words for container events that Docker names otherwise. */
+const PODMAN_ACTIONS: Record<string, string> = { remove: 'destroy' };
+
 export function describeEndpoint(env: NodeJS.ProcessEnv = process.env, socketPath?: string): string {
   if (socketPath) return `unix://${socketPath}`;
   return env['DOCKER_HOST'] || 'unix:///var/run/docker.sock';
@@ -111,8 +114,11 @@ export class DockerRuntime implements Runtime {
    * - a taken container name is a 500, not Docker's 409: turned into 409 (the lock relies on it);
    * - a sandbox cannot be removed while replicas share its namespace: the error says so (pod
    *   logic removes replicas first anyway, which Docker needs as well, or they are stranded).
+   * - a container being stopped is "stopping": reported "running", as Docker does until it exits;
+   * - events: a label filter without a value matches nothing, so labels are matched here; a
+   *   removal is `remove`, named `destroy` as on Docker;
    * NetworkMode "container:<id>" works as on Docker (no EndpointsConfig is ever sent with it),
-   * and exec, logs and events need nothing.
+   * and exec and logs need nothing.
    */
   private engineKind(): Promise<EngineKind> {
     // A failed ask is not remembered: a supervisor outlives an engine restart.
@@ -275,16 +281,20 @@ export class DockerRuntime implements Runtime {
 
   async events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>> {
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
-    const stream = (await this.call('watching engine events', () =>
-      this.docker.getEvents({ filters: { type: ['container'], label } }),
-    )) as NodeJS.ReadableStream;
+    // Podman's filter matches nothing for a label given without a value: there the labels are
+    // matched here, on the attributes every event carries (labels included).
+    const podman = (await this.engineKind()) === 'podman';
+    const filters = podman ? { type: ['container' as const] } : { type: ['container' as const], label };
+    const stream = (await this.call('watching engine events', () => this.docker.getEvents({ filters }))) as NodeJS.ReadableStream;
     return (async function* () {
       const lines = createInterface({ input: stream as Readable, crlfDelay: Infinity });
       for await (const line of lines) {
         if (!line.trim()) continue;
         const e = JSON.parse(line) as { Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
         const attributes = e.Actor?.Attributes ?? {};
-        yield { action: (e.Action ?? '').split(':')[0] ?? '', id: e.Actor?.ID ?? '', name: attributes['name'] ?? '', labels: attributes };
+        if (podman && !Object.entries(labels).every(([k, v]) => (v === '' ? k in attributes : attributes[k] === v))) continue;
+        const action = (e.Action ?? '').split(':')[0] ?? '';
+        yield { action: podman ? (PODMAN_ACTIONS[action] ?? action) : action, id: e.Actor?.ID ?? '', name: attributes['name'] ?? '', labels: attributes };
       }
     })();
   }
@@ -312,7 +322,7 @@ export class DockerRuntime implements Runtime {
       name: (c.Names[0] ?? '').replace(/^\//, ''),
       image: dockerImageName(c.Image, engine),
       labels: c.Labels ?? {},
-      state: c.State as ContainerState,
+      state: dockerState(c.State),
       status: c.Status,
       created: c.Created,
     }));
@@ -341,7 +351,7 @@ export class DockerRuntime implements Runtime {
       name: c.Name.replace(/^\//, ''),
       image: dockerImageName(c.Config.Image, engine),
       labels: c.Config.Labels ?? {},
-      state: c.State.Status as ContainerState,
+      state: dockerState(c.State.Status),
       status: c.State.Status,
       created: Math.floor(new Date(c.Created).getTime() / 1000),
       restartCount: c.RestartCount ?? 0,
@@ -405,6 +415,14 @@ export class DockerRuntime implements Runtime {
     raw.on('close', () => out.end());
     return out;
   }
+}
+
+/**
+ * Podman reports a container whose stop signal was sent but whose process has not exited yet as
+ * "stopping"; Docker calls it "running" until the process is gone (then a die event follows).
+ */
+function dockerState(state: string): ContainerState {
+  return (state === 'stopping' ? 'running' : state) as ContainerState;
 }
 
 /** Podman answers a taken container name with 500; Docker (and pod logic, e.g. the lock) says 409. */
