@@ -47,6 +47,9 @@ if (why !== null) {
     t.equal(down.code, 3, 'an engine socket where nothing answers: exit 3');
     t.match(down.stderr, /^reuseport-pod: cannot reach the container engine at unix:\/\/\/nonexistent\/podman\.sock \(ENOENT\): /);
     t.equal(down.stderr.trim().split('\n').length, 1, 'one line');
+    const empty = await cli(['--engine-socket', '', 'info']);
+    t.equal(empty.code, 2, 'an empty --engine-socket: usage error');
+    t.match(empty.stderr, /^reuseport-pod: --engine-socket needs the path of the engine's unix socket/);
   });
   for (const file of FILES) {
     // process.execArgv carries tap's loader hooks (TypeScript) for this same Node.

@@ -1,6 +1,6 @@
 // The command line: commander for parsing and help; every failure becomes one line and an exit code.
 import { Command, CommanderError } from 'commander';
-import { ExitCode } from '../pod/errors.ts';
+import { ExitCode, PodError } from '../pod/errors.ts';
 import { packageVersion } from '../package-info.ts';
 import { connectRuntime } from '../runtime/index.ts';
 import { registerCommands } from './commands.ts';
@@ -32,6 +32,14 @@ function interruptSignal(io: Io): AbortSignal {
   return controller.signal;
 }
 
+/** --engine-socket PATH (or unix://PATH): a path, never an empty one. */
+function engineSocket(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const path = value.replace(/^unix:\/\//, '');
+  if (!path) throw new PodError('--engine-socket needs the path of the engine\'s unix socket, e.g. /run/reuseport-pod/podman.sock', ExitCode.usage);
+  return path;
+}
+
 export function buildProgram(io: Io): Command {
   // Commander's errors become our one line, with where to read more on the same line.
   const output = (help: string) => ({
@@ -52,7 +60,7 @@ export function buildProgram(io: Io): Command {
     const flags = cmd.optsWithGlobals<GlobalFlags>();
     return {
       signal: interruptSignal(io),
-      runtime: connectRuntime(process.env, flags.engineSocket?.replace(/^unix:\/\//, '')),
+      runtime: connectRuntime(process.env, engineSocket(flags.engineSocket)),
       version: packageVersion,
       progress: (line) => {
         if (!flags.quiet) io.err(line);
