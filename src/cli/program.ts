@@ -32,12 +32,12 @@ function interruptSignal(io: Io): AbortSignal {
   return controller.signal;
 }
 
-/** --engine-socket PATH (or unix://PATH): a path, never an empty one. */
-function engineSocket(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const path = value.replace(/^unix:\/\//, '');
+/** --engine-socket PATH (or unix://PATH) wins over DOCKER_HOST. */
+function engineEnv(socket: string | undefined): NodeJS.ProcessEnv {
+  if (socket === undefined) return process.env;
+  const path = socket.replace(/^unix:\/\//, '');
   if (!path) throw new PodError('--engine-socket needs the path of the engine\'s unix socket, e.g. /run/reuseport-pod/podman.sock', ExitCode.usage);
-  return path;
+  return { ...process.env, DOCKER_HOST: `unix://${path}` };
 }
 
 export function buildProgram(io: Io): Command {
@@ -60,7 +60,7 @@ export function buildProgram(io: Io): Command {
     const flags = cmd.optsWithGlobals<GlobalFlags>();
     return {
       signal: interruptSignal(io),
-      runtime: connectRuntime(process.env, engineSocket(flags.engineSocket)),
+      runtime: connectRuntime(engineEnv(flags.engineSocket)),
       version: packageVersion,
       progress: (line) => {
         if (!flags.quiet) io.err(line);

@@ -32,8 +32,7 @@ export type EngineKind = 'docker' | 'podman';
 /** Podman's words for container events that Docker names otherwise. */
 const PODMAN_ACTIONS: Record<string, string> = { remove: 'destroy' };
 
-export function describeEndpoint(env: NodeJS.ProcessEnv = process.env, socketPath?: string): string {
-  if (socketPath) return `unix://${socketPath}`;
+export function describeEndpoint(env: NodeJS.ProcessEnv = process.env): string {
   return env['DOCKER_HOST'] || 'unix:///var/run/docker.sock';
 }
 
@@ -75,12 +74,13 @@ export class DockerRuntime implements Runtime {
   private readonly docker: Docker;
   private kind: Promise<EngineKind> | undefined;
 
-  /** `socketPath` (the CLI's --engine-socket) wins over DOCKER_HOST. */
-  constructor(env: NodeJS.ProcessEnv = process.env, socketPath?: string) {
-    this.endpoint = describeEndpoint(env, socketPath);
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    this.endpoint = describeEndpoint(env);
+    const host = env['DOCKER_HOST'] ?? '';
     try {
-      // Without a socket path, docker-modem reads DOCKER_HOST (unix://, tcp://, ssh://) itself.
-      this.docker = socketPath ? new Docker({ socketPath }) : new Docker();
+      // A unix socket is taken from `env` (the CLI's --engine-socket puts one there); for anything
+      // else docker-modem reads DOCKER_HOST (tcp://, ssh://) from process.env itself.
+      this.docker = host.startsWith('unix://') && host.length > 'unix://'.length ? new Docker({ socketPath: host.slice('unix://'.length) }) : new Docker();
     } catch (err) {
       throw new PodError(`DOCKER_HOST="${env['DOCKER_HOST']}" is not an engine address: use unix:///path/to/docker.sock or tcp://HOST:PORT`, ExitCode.usage, { cause: err });
     }
@@ -113,7 +113,7 @@ export class DockerRuntime implements Runtime {
    * - sysctls are applied but never reported: the sandbox also carries them in a label;
    * - a taken container name is a 500, not Docker's 409: turned into 409 (the lock relies on it);
    * - a sandbox cannot be removed while replicas share its namespace: the error says so (pod
-   *   logic removes replicas first anyway, which Docker needs as well, or they are stranded).
+   *   logic removes replicas first anyway, which Docker needs as well, or they are stranded);
    * - a container being stopped is "stopping": reported "running", as Docker does until it exits;
    * - events: a label filter without a value matches nothing, so labels are matched here; a
    *   removal is `remove`, named `destroy` as on Docker;

@@ -1,10 +1,9 @@
-// The engine the CLI talks to: the Docker Engine API, served by dockerd or by Podman.
+// The engine the CLI talks to. One today (the Docker Engine API, which Podman also speaks).
 import { DockerRuntime } from './docker.ts';
 import type { Runtime } from './runtime.ts';
 
-/** `socketPath`: the engine's unix socket (the CLI's --engine-socket), which wins over DOCKER_HOST. */
-export function connectRuntime(env: NodeJS.ProcessEnv = process.env, socketPath?: string): Runtime {
-  return new DockerRuntime(env, socketPath);
+export function connectRuntime(env: NodeJS.ProcessEnv = process.env): Runtime {
+  return new DockerRuntime(env);
 }
 
 export type { Runtime } from './runtime.ts';
