@@ -21,8 +21,8 @@ export DEBIAN_FRONTEND=noninteractive
 PODMAN_DIR="${PODMAN_DIR:-/run/reuseport-pod}"
 PODMAN_SOCK="${PODMAN_SOCK:-$PODMAN_DIR/podman.sock}"
 PODMAN_LOG="${PODMAN_LOG:-/tmp/reuseport-pod-podman.log}"
-# The images come from the Docker engine, whatever DOCKER_HOST says in this shell.
-SOURCE_DOCKER_HOST="${SOURCE_DOCKER_HOST:-unix:///var/run/docker.sock}"
+# The images come from dockerd, whatever DOCKER_HOST says here (test/helpers/docker.ts: the same).
+SOURCE_DOCKER_HOST="${REUSEPORT_POD_IMAGE_SOURCE:-unix:///var/run/docker.sock}"
 export CONTAINERS_CONF="$PODMAN_DIR/containers.conf"
 
 [ "$(id -u)" -eq 0 ] || die "needs root (rootful Podman, packages): run sudo bash scripts/setup-podman.sh"
