@@ -214,6 +214,16 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     });
 
   program
+    .command('info')
+    .description('which container engine answers (Docker or Podman), its version and API version, and where')
+    .option('--json', 'print as JSON')
+    .action(async (o: Record<string, string>, cmd: Command) => {
+      const info = await context(cmd).runtime.info();
+      if (o['json']) return json(io, info);
+      io.out(table(['ENGINE', 'VERSION', 'API', 'ENDPOINT'], [[info.engine, info.version, info.apiVersion, info.endpoint]]));
+    });
+
+  program
     .command('build')
     .description(`build the example app image (${DEFAULT_APP_IMAGE}) from Dockerfile.app`)
     .option('-t, --tag <image>', 'image name', DEFAULT_APP_IMAGE)

@@ -18,6 +18,7 @@ export interface GlobalFlags {
   quiet?: boolean;
   /** create and ls: docker or process. */
   runtime?: string;
+  engineSocket?: string;
 }
 
 /** Prints an error the way users should see it; returns the exit code. */

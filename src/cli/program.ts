@@ -1,6 +1,6 @@
 // The command line: commander for parsing and help; every failure becomes one line and an exit code.
 import { Command, CommanderError } from 'commander';
-import { ExitCode } from '../pod/errors.ts';
+import { ExitCode, PodError } from '../pod/errors.ts';
 import { packageVersion } from '../package-info.ts';
 import { connectRuntime } from '../runtime/index.ts';
 import { registerCommands } from './commands.ts';
@@ -16,7 +16,8 @@ Exit codes:
   5  conflict: the pod already exists, or a host port is taken
   6  replicas did not become ready (they exited, or never listened)
 
-Engine: DOCKER_HOST (unix:///var/run/docker.sock by default; Podman's API socket works too).
+Engine: --engine-socket, else DOCKER_HOST (unix:///var/run/docker.sock by default); Podman's API
+socket works too (scripts/setup-podman.sh). \`reuseport-pod info\` says which engine answers.
 Without an engine: create NAME --runtime process --port PORT -- COMMAND runs the replicas as local
 processes (state in $XDG_STATE_HOME/reuseport-pod; REUSEPORT_POD_RUNTIME=process sets the default).`;
 
@@ -33,6 +34,14 @@ function interruptSignal(io: Io): AbortSignal {
   return controller.signal;
 }
 
+/** --engine-socket PATH (or unix://PATH) wins over DOCKER_HOST. */
+function engineEnv(socket: string | undefined): NodeJS.ProcessEnv {
+  if (socket === undefined) return process.env;
+  const path = socket.replace(/^unix:\/\//, '');
+  if (!path) throw new PodError('--engine-socket needs the path of the engine\'s unix socket, e.g. /run/reuseport-pod/podman.sock', ExitCode.usage);
+  return { ...process.env, DOCKER_HOST: `unix://${path}` };
+}
+
 export function buildProgram(io: Io): Command {
   // Commander's errors become our one line, with where to read more on the same line.
   const output = (help: string) => ({
@@ -45,6 +54,7 @@ export function buildProgram(io: Io): Command {
     .version(packageVersion, '-V, --version')
     .option('--debug', 'show stack traces and engine details on errors')
     .option('-q, --quiet', 'no progress lines on stderr')
+    .option('--engine-socket <path>', "the engine's unix socket, e.g. Podman's (default: DOCKER_HOST)")
     .addHelpText('after', EXIT_CODES)
     .configureOutput(output('reuseport-pod --help'));
   program.exitOverride();
@@ -52,7 +62,7 @@ export function buildProgram(io: Io): Command {
     const flags = cmd.optsWithGlobals<GlobalFlags>();
     return {
       signal: interruptSignal(io),
-      runtime: connectRuntime(process.env, { runtime: flags.runtime, pod: cmd.args[0], listing: cmd.name() === 'ls' }),
+      runtime: connectRuntime(engineEnv(flags.engineSocket), { runtime: flags.runtime, pod: cmd.args[0], listing: cmd.name() === 'ls' }),
       version: packageVersion,
       progress: (line) => {
         if (!flags.quiet) io.err(line);

@@ -1,4 +1,6 @@
-// The Docker Engine API through dockerode (Podman's Docker-compatible API speaks the same).
+// The Docker Engine API through dockerode. Podman's Docker-compatible API (`podman system service`)
+// speaks it too; where Podman answers differently, this file adapts, so that pod logic never asks
+// which engine it talks to (see the Podman notes at `engineKind`).
 import Docker from 'dockerode';
 import { createInterface } from 'node:readline';
 import { PassThrough, type Readable } from 'node:stream';
@@ -20,9 +22,32 @@ import type {
 
 const RESTART_POLICY = { Name: 'unless-stopped', MaximumRetryCount: 0 };
 const EXEC_TIMEOUT_MS = 5_000;
+/** Docker's default grace period, written out: Podman's API takes a missing StopTimeout as 0 (SIGKILL at once). */
+const SANDBOX_STOP_TIMEOUT_S = 10;
+/** Podman's API does not report a container's sysctls: the sandbox carries them in this label too. */
+const SYSCTLS_LABEL = 'io.reuseport-pod.sysctls';
+
+export type EngineKind = 'docker' | 'podman';
+
+/** Podman's words for container events that Docker names otherwise. */
+const PODMAN_ACTIONS: Record<string, string> = { remove: 'destroy' };
 
 export function describeEndpoint(env: NodeJS.ProcessEnv = process.env): string {
   return env['DOCKER_HOST'] || 'unix:///var/run/docker.sock';
+}
+
+/** Podman names itself in the version's components ("Podman Engine"); Docker never does. */
+export function engineOf(version: { Components?: Array<{ Name?: string }> }): EngineKind {
+  return (version.Components ?? []).some((c) => /podman/i.test(c.Name ?? '')) ? 'podman' : 'docker';
+}
+
+/**
+ * Podman shows a container's image by its full name: `localhost/<name>` for one loaded or built
+ * without a registry, `docker.io/<name>` for one tagged through the API. Docker shows the short
+ * name the container was created with; so does this runtime, on both engines.
+ */
+export function dockerImageName(image: string, engine: EngineKind): string {
+  return engine === 'podman' ? image.replace(/^(localhost|docker\.io(\/library)?)\//, '') : image;
 }
 
 function portKey(p: PublishedPort): string {
@@ -47,12 +72,15 @@ function envObject(list: string[] | undefined): Record<string, string> {
 export class DockerRuntime implements Runtime {
   readonly endpoint: string;
   private readonly docker: Docker;
+  private kind: Promise<EngineKind> | undefined;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.endpoint = describeEndpoint(env);
+    const host = env['DOCKER_HOST'] ?? '';
     try {
-      // docker-modem reads DOCKER_HOST (unix://, tcp://, ssh://) itself.
-      this.docker = new Docker();
+      // A unix socket is taken from `env` (the CLI's --engine-socket puts one there); for anything
+      // else docker-modem reads DOCKER_HOST (tcp://, ssh://) from process.env itself.
+      this.docker = host.startsWith('unix://') && host.length > 'unix://'.length ? new Docker({ socketPath: host.slice('unix://'.length) }) : new Docker();
     } catch (err) {
       throw new PodError(`DOCKER_HOST="${env['DOCKER_HOST']}" is not an engine address: use unix:///path/to/docker.sock or tcp://HOST:PORT`, ExitCode.usage, { cause: err });
     }
@@ -65,14 +93,40 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       if (err instanceof PodError) throw err;
       if (isUnreachable(err)) throw unreachable(this.endpoint, err);
-      throw new PodError(`${what}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+      throw new PodError(`${what}: ${engineMessage(err)}`, ExitCode.failure, { cause: asDockerStatus(err) });
     }
   }
 
   async info(): Promise<EngineInfo> {
     const v = await this.call('asking the engine for its version', () => this.docker.version());
-    const isPodman = (v.Components ?? []).some((c: { Name?: string }) => /podman/i.test(c.Name ?? ''));
-    return { engine: isPodman ? 'podman' : 'docker', version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint };
+    const engine = engineOf(v);
+    this.kind ??= Promise.resolve(engine);
+    return { engine, version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint };
+  }
+
+  /**
+   * Docker or Podman, asked once per runtime. What Podman 4's Docker-compatible API does
+   * differently, and where this file handles it:
+   * - images are named in full (`localhost/<name>`, `docker.io/<name>`): shown as Docker shows them;
+   * - a container created without StopTimeout is killed at once by a `stop` without `t`: the
+   *   sandbox gets Docker's 10 s written out (replicas always carry theirs);
+   * - sysctls are applied but never reported: the sandbox also carries them in a label;
+   * - a taken container name is a 500, not Docker's 409: turned into 409 (the lock relies on it);
+   * - a sandbox cannot be removed while replicas share its namespace: the error says so (pod
+   *   logic removes replicas first anyway, which Docker needs as well, or they are stranded);
+   * - a container being stopped is "stopping": reported "running", as Docker does until it exits;
+   * - events: a label filter without a value matches nothing, so labels are matched here; a
+   *   removal is `remove`, named `destroy` as on Docker;
+   * NetworkMode "container:<id>" works as on Docker (no EndpointsConfig is ever sent with it),
+   * and exec and logs need nothing.
+   */
+  private engineKind(): Promise<EngineKind> {
+    // A failed ask is not remembered: a supervisor outlives an engine restart.
+    this.kind ??= this.call('asking the engine for its version', () => this.docker.version()).then(engineOf, (err: unknown) => {
+      this.kind = undefined;
+      throw err;
+    });
+    return this.kind;
   }
 
   async imageExists(ref: string): Promise<boolean> {
@@ -138,12 +192,15 @@ export class DockerRuntime implements Runtime {
       exposed[portKey(p)] = {};
       (bindings[portKey(p)] ??= []).push({ HostIp: p.hostIp ?? '', HostPort: String(p.hostPort) });
     }
+    const podman = (await this.engineKind()) === 'podman';
+    const labels = podman && Object.keys(config.sysctls).length > 0 ? { ...config.labels, [SYSCTLS_LABEL]: JSON.stringify(config.sysctls) } : config.labels;
     const container = await this.call(`creating sandbox ${config.name}`, () =>
       this.docker.createContainer({
         name: config.name,
         Image: config.image,
-        Labels: config.labels,
+        Labels: labels,
         ExposedPorts: exposed,
+        StopTimeout: SANDBOX_STOP_TIMEOUT_S,
         HostConfig: {
           PortBindings: bindings,
           Sysctls: config.sysctls,
@@ -224,16 +281,20 @@ export class DockerRuntime implements Runtime {
 
   async events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>> {
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
-    const stream = (await this.call('watching engine events', () =>
-      this.docker.getEvents({ filters: { type: ['container'], label } }),
-    )) as NodeJS.ReadableStream;
+    // Podman's filter matches nothing for a label given without a value: there the labels are
+    // matched here, on the attributes every event carries (labels included).
+    const podman = (await this.engineKind()) === 'podman';
+    const filters = podman ? { type: ['container' as const] } : { type: ['container' as const], label };
+    const stream = (await this.call('watching engine events', () => this.docker.getEvents({ filters }))) as NodeJS.ReadableStream;
     return (async function* () {
       const lines = createInterface({ input: stream as Readable, crlfDelay: Infinity });
       for await (const line of lines) {
         if (!line.trim()) continue;
         const e = JSON.parse(line) as { Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
         const attributes = e.Actor?.Attributes ?? {};
-        yield { action: (e.Action ?? '').split(':')[0] ?? '', id: e.Actor?.ID ?? '', name: attributes['name'] ?? '', labels: attributes };
+        if (podman && !Object.entries(labels).every(([k, v]) => (v === '' ? k in attributes : attributes[k] === v))) continue;
+        const action = (e.Action ?? '').split(':')[0] ?? '';
+        yield { action: podman ? (PODMAN_ACTIONS[action] ?? action) : action, id: e.Actor?.ID ?? '', name: attributes['name'] ?? '', labels: attributes };
       }
     })();
   }
@@ -246,19 +307,22 @@ export class DockerRuntime implements Runtime {
       // 409 "removal already in progress": someone else is removing it; that is what we want.
       if (statusOf(err) === 409 && /already in progress/.test(engineMessage(err))) return;
       if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      if (/has dependent containers/.test(engineMessage(err))) {
+        throw new PodError(`removing ${id.slice(0, 12)}: Podman refuses while other containers share its network namespace; remove those first (${engineMessage(err)})`, ExitCode.failure, { cause: err });
+      }
       throw new PodError(`removing ${id.slice(0, 12)}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
     }
   }
 
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
-    const list = await this.call('listing containers', () => this.docker.listContainers({ all: true, filters: { label } }));
+    const [list, engine] = await Promise.all([this.call('listing containers', () => this.docker.listContainers({ all: true, filters: { label } })), this.engineKind()]);
     return list.map((c) => ({
       id: c.Id,
       name: (c.Names[0] ?? '').replace(/^\//, ''),
-      image: c.Image,
+      image: dockerImageName(c.Image, engine),
       labels: c.Labels ?? {},
-      state: c.State as ContainerState,
+      state: dockerState(c.State),
       status: c.Status,
       created: c.Created,
     }));
@@ -266,6 +330,7 @@ export class DockerRuntime implements Runtime {
 
   async containerStatus(id: string): Promise<ContainerStatus> {
     let c: Docker.ContainerInspectInfo;
+    const engine = await this.engineKind();
     try {
       c = await this.docker.getContainer(id).inspect();
     } catch (err) {
@@ -284,16 +349,16 @@ export class DockerRuntime implements Runtime {
     const status: ContainerStatus = {
       id: c.Id,
       name: c.Name.replace(/^\//, ''),
-      image: c.Config.Image,
+      image: dockerImageName(c.Config.Image, engine),
       labels: c.Config.Labels ?? {},
-      state: c.State.Status as ContainerState,
+      state: dockerState(c.State.Status),
       status: c.State.Status,
       created: Math.floor(new Date(c.Created).getTime() / 1000),
       restartCount: c.RestartCount ?? 0,
       pid: c.State.Pid ?? 0,
       networkMode: c.HostConfig.NetworkMode ?? '',
       ports,
-      sysctls: (c.HostConfig as { Sysctls?: Record<string, string> }).Sysctls ?? {},
+      sysctls: (c.HostConfig as { Sysctls?: Record<string, string> }).Sysctls ?? recordedSysctls(c.Config.Labels),
       env: envObject(c.Config.Env),
     };
     const startedAt = toDate(c.State.StartedAt);
@@ -349,6 +414,29 @@ export class DockerRuntime implements Runtime {
     raw.on('end', () => out.end());
     raw.on('close', () => out.end());
     return out;
+  }
+}
+
+/**
+ * Podman reports a container whose stop signal was sent but whose process has not exited yet as
+ * "stopping"; Docker calls it "running" until the process is gone (then a die event follows).
+ */
+function dockerState(state: string): ContainerState {
+  return (state === 'stopping' ? 'running' : state) as ContainerState;
+}
+
+/** Podman answers a taken container name with 500; Docker (and pod logic, e.g. the lock) says 409. */
+function asDockerStatus(err: unknown): unknown {
+  const e = err as { statusCode?: number };
+  if (e?.statusCode === 500 && /name .* is already in use/.test(engineMessage(err))) e.statusCode = 409;
+  return err;
+}
+
+function recordedSysctls(labels: Record<string, string> | undefined): Record<string, string> {
+  try {
+    return JSON.parse(labels?.[SYSCTLS_LABEL] ?? '{}') as Record<string, string>;
+  } catch {
+    return {};
   }
 }
 

@@ -30,8 +30,14 @@ export async function podContainers(pod: string, role?: string): Promise<string[
 
 /** Removes a pod's containers whatever state the test left them in (replicas first). */
 export async function forceRemovePod(pod: string): Promise<void> {
-  const ids = (await docker('ps', '-aq', '--filter', `label=io.reuseport-pod.pod=${pod}`)).split('\n').filter(Boolean);
-  if (ids.length > 0) await docker('rm', '-f', ...ids);
+  const ids = async (...filters: string[]): Promise<string[]> =>
+    (await docker('ps', '-aq', '--filter', `label=io.reuseport-pod.pod=${pod}`, ...filters)).split('\n').filter(Boolean);
+  // `docker rm` removes its arguments in parallel, and Podman refuses to remove a sandbox while
+  // replicas share its namespace: the replicas go in a call of their own, first.
+  const replicas = await ids('--filter', 'label=io.reuseport-pod.role=replica');
+  if (replicas.length > 0) await docker('rm', '-f', ...replicas);
+  const rest = await ids();
+  if (rest.length > 0) await docker('rm', '-f', ...rest);
 }
 
 /** `n` requests, each on a new connection; counts answers by body. Failures count under "error: ...". */

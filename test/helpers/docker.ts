@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -65,9 +66,23 @@ export async function engineUnavailable(): Promise<string | null> {
   }
 }
 
-function runScript(script: string): Promise<void> {
+let engineKind: Promise<'docker' | 'podman'> | undefined;
+
+/** Which engine DOCKER_HOST points at: Podman names itself in the version's components. */
+export function engine(): Promise<'docker' | 'podman'> {
+  engineKind ??= docker('version', '--format', '{{range .Server.Components}}{{.Name}};{{end}}').then(
+    (names) => (/podman/i.test(names) ? 'podman' : 'docker'),
+    () => 'docker',
+  );
+  return engineKind;
+}
+
+/** Where the images are built when the engine under test is Podman: dockerd (see setup-podman.sh). */
+const imageSource = (): string => process.env['REUSEPORT_POD_IMAGE_SOURCE'] || 'unix:///var/run/docker.sock';
+
+function runScript(script: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('bash', [`${repoRoot}scripts/${script}`], { cwd: repoRoot, timeout: 300_000 }, (err, stdout, stderr) => {
+    execFile('bash', [`${repoRoot}scripts/${script}`], { cwd: repoRoot, timeout: 300_000, env }, (err, stdout, stderr) => {
       if (err) reject(new Error(`scripts/${script} failed: ${stderr || stdout}`));
       else resolve();
     });
@@ -82,9 +97,36 @@ function runScript(script: string): Promise<void> {
 export async function ensureImages(...which: ('pause' | 'node-base' | 'example')[]): Promise<void> {
   if (which.includes('example') && !which.includes('node-base')) which = ['node-base', ...which];
   const scripts = { pause: 'build-pause-image.sh', 'node-base': 'build-node-base.sh', example: 'build-app-image.sh' } as const;
+  const images = { pause: pauseImage, 'node-base': nodeBaseImage, example: exampleImage } as const;
+  // Podman: the scripts build in dockerd (the same builder as CI), then the images are copied over.
+  const podman = (await engine()) === 'podman';
+  const env = podman ? { ...process.env, DOCKER_HOST: imageSource() } : process.env;
   for (const name of ['pause', 'node-base', 'example'] as const) {
-    if (which.includes(name)) await runScript(scripts[name]);
+    if (which.includes(name)) await runScript(scripts[name], env);
   }
+  if (podman) await copyImages(imageSource(), which.map((name) => images[name]));
+}
+
+/** `docker save | docker load` from the engine at `source` into this one, for images whose ID differs. */
+async function copyImages(source: string, images: string[]): Promise<void> {
+  const idIn = (host: string | undefined, image: string): Promise<string> =>
+    new Promise((resolve) => {
+      const env = host ? { ...process.env, DOCKER_HOST: host } : process.env;
+      execFile('docker', ['image', 'inspect', '--format', '{{.Id}}', image], { env }, (err, stdout) => resolve(err ? '' : stdout.trim()));
+    });
+  const stale: string[] = [];
+  for (const image of images) {
+    const [want, have] = await Promise.all([idIn(source, image), idIn(undefined, image)]);
+    if (!want) throw new Error(`${image} is not in the engine at ${source}`);
+    if (want !== have) stale.push(image);
+  }
+  if (stale.length === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    execFile('bash', ['-o', 'pipefail', '-c', 'DOCKER_HOST="$1" docker save "${@:2}" | docker load -q', 'copy', source, ...stale], { timeout: 300_000 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`copying ${stale.join(', ')} from ${source} failed: ${stderr}`));
+      else resolve();
+    });
+  });
 }
 
 /** Anything with tap's teardown. */
@@ -123,7 +165,39 @@ export class TestContainers {
 }
 
 export async function inspect<T = unknown>(id: string, format: string): Promise<T> {
-  return JSON.parse(await docker('inspect', '--format', `{{json ${format}}}`, id)) as T;
+  const answer = JSON.parse(await docker('inspect', '--format', `{{json ${format}}}`, id)) as T;
+  if ((format === '.HostConfig.Sysctls' || format === '.HostConfig.CapDrop') && (await engine()) === 'podman') {
+    return (await podmanRuntimeView(id, format, answer)) as T;
+  }
+  return answer;
+}
+
+/**
+ * Podman's Docker-compatible inspect never reports sysctls, and spells `--cap-drop ALL` as the list
+ * of capabilities it dropped. What Podman configured is in the OCI config it handed the runtime
+ * (runc): the test reads that, on this host, instead of trusting either spelling.
+ */
+async function podmanRuntimeView(id: string, format: string, answer: unknown): Promise<unknown> {
+  const libpod = JSON.parse(await podmanApi(`/v4.0.0/libpod/containers/${encodeURIComponent(id)}/json`)) as { OCIConfigPath?: string };
+  if (!libpod.OCIConfigPath) throw new Error(`Podman reports no OCIConfigPath for ${id}`);
+  const oci = JSON.parse(readFileSync(libpod.OCIConfigPath, 'utf8')) as { linux?: { sysctl?: Record<string, string> }; process?: { capabilities?: Record<string, string[]> } };
+  if (format === '.HostConfig.Sysctls') return oci.linux?.sysctl ?? null;
+  const left = Object.values(oci.process?.capabilities ?? {}).flat();
+  return left.length === 0 ? ['ALL'] : answer;
+}
+
+/** GET on Podman's own (libpod) API, through the unix socket DOCKER_HOST names. */
+function podmanApi(path: string): Promise<string> {
+  const socketPath = (process.env['DOCKER_HOST'] ?? '').replace(/^unix:\/\//, '');
+  return new Promise((resolve, reject) => {
+    request({ socketPath, path, headers: { host: 'podman' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${path}: ${res.statusCode} ${body}`))));
+    })
+      .on('error', reject)
+      .end();
+  });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
