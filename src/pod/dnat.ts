@@ -12,6 +12,7 @@ import { DEFAULT_NAT_IMAGE } from '../package-info.ts';
 import type { HelperConfig, Runtime } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError, throwIfAborted } from './errors.ts';
+import { ensureNatImage } from './images.ts';
 import { LABEL, networkName, replicaNumber, type StoredSpec } from './names.ts';
 
 export const DNAT_CHAIN = 'RPOD-DNAT';
@@ -78,11 +79,6 @@ function helperConfig(pod: string, cmd: string[], env: Record<string, string>): 
     capAdd: ['NET_ADMIN'],
     timeoutMs: HELPER_TIMEOUT_MS,
   };
-}
-
-export async function ensureNatImage(ctx: PodContext): Promise<void> {
-  if (await ctx.runtime.imageExists(DEFAULT_NAT_IMAGE)) return;
-  throw new PodError(`the NAT helper image ${DEFAULT_NAT_IMAGE} that --mode dnat needs is not built; run scripts/build-nat-image.sh (or scripts/build-images.sh)`, ExitCode.notFound);
 }
 
 async function runNatHelper(ctx: PodContext, pod: string, sandboxId: string, cmd: string[], env: Record<string, string> = {}): Promise<string[]> {
