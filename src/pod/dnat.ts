@@ -20,6 +20,7 @@ export const MASQ_CHAIN = 'RPOD-MASQ';
 /** Lets the sandbox's namespace route what it DNATs to a replica on the pod's network. */
 export const DNAT_SYSCTLS = { 'net.ipv4.ip_forward': '1' };
 const HELPER_TIMEOUT_MS = 30_000;
+const WITHDRAW_SETTLE_MS = 200;
 
 export const isDnat = (spec: Pick<StoredSpec, 'mode'> | undefined): boolean => spec?.mode === 'dnat';
 
@@ -127,7 +128,12 @@ export async function publishBackends(ctx: PodContext, pod: string, sandboxId: s
   if (!isDnat(spec)) return [];
   const backends = await currentBackends(ctx.runtime, pod, without);
   if (without.length > 0) ctx.progress(`Taking ${without.length} replica${without.length === 1 ? '' : 's'} out of the NAT rules before stopping ...`);
-  return writeRules(ctx, pod, sandboxId, spec, backends);
+  const rules = await writeRules(ctx, pod, sandboxId, spec, backends);
+  // A connection DNAT'ed just before the rewrite may still be completing its handshake toward a
+  // leaving replica; a moment lets it reach the accept queue and be accepted before SIGTERM closes
+  // the listener (a replica alone in its namespace has no sibling to hand its queue to).
+  if (without.length > 0) await delay(WITHDRAW_SETTLE_MS);
+  return rules;
 }
 
 /**
