@@ -6,7 +6,8 @@
 //     kube-proxy probabilities; no container has an extra capability; ps/inspect show mode and rules;
 //   - scale 3 -> 5 -> 2 and a rollout under connection-per-request load: 0 failed requests;
 //   - repair: a restarted sandbox (a fresh namespace: no rules) and a replica removed by hand (its
-//     successor has a new address) are repaired by rewriting the rules;
+//     successor has a new address) are repaired by rewriting the rules; supervise does the first by
+//     itself, on the engine's event;
 //   - rm leaves nothing: no container, no network, and the host's iptables/nft rules are the same as
 //     before the first create (counters aside).
 // The host comparison is exact when CI=true (.ci/run runs one test file at a time, so nothing else
@@ -14,7 +15,8 @@
 // change Docker's host chains; there the test still requires that no host rule mentions this pod's
 // bridge, subnet or ports after rm, and reports (skips) the exact comparison if foreign rules moved.
 import t from 'tap';
-import { cli, ownPods, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cli, cliPath, ownPods, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
 import { docker, ensureImages, exampleImage, httpdImage, inspect, sleep, waitFor } from './helpers/docker.ts';
 import { hostRules, missingFrom } from './helpers/host-rules.ts';
 import { freePort } from './helpers/http-client.ts';
@@ -30,7 +32,7 @@ interface PodFacts {
   /** What identifies the pod in the host's rules: its bridge, its subnet, its host port. */
   marks: string[];
 }
-const made: PodFacts[] = [];
+const made = new Map<string, PodFacts>();
 
 async function create(t: Tap.Test, pod: string, image: string, replicas: number, env: string[] = []): Promise<number> {
   const port = await freePort();
@@ -38,7 +40,7 @@ async function create(t: Tap.Test, pod: string, image: string, replicas: number,
   if (r.code !== 0) throw new Error(`create ${pod} exited ${r.code}: ${r.stderr}`);
   t.pass(`created ${pod} (--mode dnat, ${replicas} replicas of ${image}) on 127.0.0.1:${port}`);
   const net = JSON.parse(await docker('network', 'inspect', `${pod}-net`, '--format', '{{json .}}')) as { Id: string; IPAM: { Config: Array<{ Subnet: string }> } };
-  made.push({ port, marks: [`br-${net.Id.slice(0, 12)}`, ...net.IPAM.Config.map((c) => c.Subnet), `--dport ${port} `, `dport ${port} `] });
+  made.set(pod, { port, marks: [`br-${net.Id.slice(0, 12)}`, ...net.IPAM.Config.map((c) => c.Subnet), `--dport ${port} `, `dport ${port} `] });
   return port;
 }
 
@@ -196,6 +198,27 @@ t.test('--mode dnat', async (t) => {
     await docker('rm', '-f', `${pod}-squatter`);
   });
 
+  t.test('supervise rewrites the rules after a sandbox restart by itself', async (t) => {
+    const pod = PODS.repair;
+    const port = made.get(pod)?.port ?? 0;
+    const sup: ChildProcess = spawn(process.execPath, [cliPath, 'supervise', pod, '--interval', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    sup.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    sup.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => sup.once('exit', (code) => resolve(code)));
+    t.teardown(() => {
+      if (sup.exitCode === null && sup.signalCode === null) sup.kill('SIGKILL');
+    });
+    await waitFor('the supervisor to watch engine events', async () => out, (s) => /watching engine events/.test(s), 15_000);
+    await docker('restart', `${pod}-sandbox`);
+    // The periodic check is 30 s away: an answer before that comes from the event-driven repair.
+    await waitFor('the supervisor to rewrite the rules', async () => out, (s) => new RegExp(`${pod}: rewrote the NAT rules \\(2 backends\\)`).test(s), 25_000);
+    t.pass('the supervisor rewrote the rules after the restart event');
+    checkSpread(t, await spread(port, 100), [`${pod}-1`, `${pod}-2`], 100);
+    sup.kill('SIGTERM');
+    t.equal(await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)]), 0, 'supervise exits 0 on SIGTERM');
+  });
+
   t.test('rm leaves nothing: no container, no network, the host rules as before', async (t) => {
     for (const pod of Object.values(PODS)) {
       if ((await podContainers(pod)).length === 0) continue;
@@ -214,9 +237,9 @@ t.test('--mode dnat', async (t) => {
     const after = await hostRules();
     const gone = missingFrom(before, after);
     const added = missingFrom(after, before);
-    const ours = (l: string): boolean => made.some((p) => p.marks.some((m) => l.includes(m)));
+    const ours = (l: string): boolean => [...made.values()].some((p) => p.marks.some((m) => l.includes(m)));
     t.same(added.filter(ours), [], "no host rule mentions the pods' bridges, subnets or ports");
-    t.ok(made.length >= 4 && made.every((p) => p.marks.length >= 3), 'those marks were known');
+    t.ok(made.size === 4 && [...made.values()].every((p) => p.marks.length >= 3), 'those marks were known');
     if (process.env['CI'] === 'true' || (gone.length === 0 && added.length === 0)) {
       t.same(after, before, "the host's iptables and nft rules are exactly as before the first create (counters aside)");
     } else {

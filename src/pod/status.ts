@@ -71,8 +71,6 @@ export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow>
   }
   const { desired } = pod;
   return {
-    mode: dnat ? 'dnat' : 'reuseport',
-    ...(rules ? { rules } : {}),
     name: pod.name,
     ports: (pod.spec?.ports ?? []).map(formatPort),
     image: pod.spec?.image ?? pod.replicas[0]?.container.image ?? '',
@@ -80,6 +78,8 @@ export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow>
     desired,
     sandbox: pod.sandbox?.state ?? 'missing',
     state: pod.sandbox?.state !== 'running' || ready === 0 ? 'stopped' : ready < desired ? 'degraded' : 'running',
+    mode: dnat ? 'dnat' : 'reuseport',
+    ...(rules ? { rules } : {}),
   };
 }
 
