@@ -17,7 +17,7 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cli, cliPath, ownPods, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
-import { docker, ensureImages, exampleImage, httpdImage, inspect, sleep, waitFor } from './helpers/docker.ts';
+import { docker, ensureImages, exampleImage, httpdImage, inspect, natImage, sleep, waitFor } from './helpers/docker.ts';
 import { hostRules, missingFrom } from './helpers/host-rules.ts';
 import { freePort } from './helpers/http-client.ts';
 import { describe, startLoad, type LoadReport } from './helpers/load.ts';
@@ -103,6 +103,19 @@ t.test('--mode dnat', async (t) => {
     t.equal(r.code, 2, 'exit 2');
     t.match(r.stderr, /--mode "nat" is not a mode; use reuseport or dnat/);
     t.same(await podContainers(PODS.httpd), [], 'nothing made');
+  });
+
+  t.test('without the NAT helper image: one line naming the script, exit 4, nothing made', async (t) => {
+    await docker('rmi', natImage);
+    t.teardown(() => ensureImages('nat'));
+    const port = await freePort();
+    const r = await cli(['create', PODS.httpd, '--mode', 'dnat', '--port', `127.0.0.1:${port}:8080`, '--image', httpdImage]);
+    t.equal(r.code, 4, 'exit 4 (not found)');
+    t.match(r.stderr, /^reuseport-pod: the NAT helper image reuseport-pod\/nat:\S+ that --mode dnat needs is not built; run scripts\/build-nat-image.sh/m);
+    t.notMatch(r.stderr, /^\s+at /m, 'no stack trace');
+    t.same(await podContainers(PODS.httpd), [], 'no container made');
+    t.equal(await docker('network', 'ls', '-q', '--filter', `name=^${PODS.httpd}-net$`), '', 'no network made');
+    await ensureImages('nat');
   });
 
   t.test('busybox httpd (no SO_REUSEPORT), 3 replicas: 300 new connections reach all 3, each >= 20%', async (t) => {

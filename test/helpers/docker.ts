@@ -13,6 +13,8 @@ export const nodeBaseImage = `reuseport-pod/node-base:${nodeMajor}`;
 export const exampleImage = `reuseport-pod/example:${version}`;
 /** busybox httpd, a server without SO_REUSEPORT (scripts/build-httpd-image.sh). */
 export const httpdImage = `reuseport-pod/busybox-httpd:${version}`;
+/** The NAT helper of --mode dnat pods (scripts/build-nat-image.sh). */
+export const natImage = `reuseport-pod/nat:${version}`;
 
 /** Every object a test creates carries this label (the repo-wide convention). */
 export const TEST_LABEL = 'io.reuseport-pod.test=1';
