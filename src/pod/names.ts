@@ -28,6 +28,8 @@ export type Role = 'sandbox' | 'replica' | 'state' | 'lock' | 'nat' | 'network';
 
 export const sandboxName = (pod: string): string => `${pod}-sandbox`;
 export const replicaName = (pod: string, n: number): string => `${pod}-${n}`;
+/** The inverse of replicaName. */
+export const podOfReplica = (name: string): string => name.replace(/-\d+$/, '');
 export const stateName = (pod: string, generation: number): string => `${pod}-state-${generation}`;
 export const lockName = (pod: string): string => `${pod}-lock`;
 /** A DNAT pod's own network (create --mode dnat). */

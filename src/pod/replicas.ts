@@ -4,7 +4,7 @@ import type { ContainerConfig } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError } from './errors.ts';
 import { isDnat, waitAccepting } from './dnat.ts';
-import { networkName, replicaLabels, replicaName, type StoredSpec } from './names.ts';
+import { networkName, podOfReplica, replicaLabels, replicaName, type StoredSpec } from './names.ts';
 import { failIfExited, waitForListeners } from './readiness.ts';
 import { statusOf } from '../runtime/docker-errors.ts';
 import type { Undo } from './undo.ts';
@@ -78,8 +78,9 @@ export async function waitReady(
   if (!first || expected === 0) return;
   if (isDnat(spec)) {
     // Own namespaces: the sandbox cannot see their listeners, so it connects to each one instead.
-    if (started.length === 0) return;
-    const pod = started[0]?.name.replace(/-\d+$/, '') ?? '';
+    const [one] = started;
+    if (!one) return;
+    const pod = podOfReplica(one.name);
     ctx.progress(`Waiting for ${started.map((r) => r.name).join(', ')} to accept on port ${first.containerPort} ...`);
     const wait = { pod, sandboxId, port: first.containerPort, replicas: started, timeoutMs, failIfExited: (w: Array<{ id: string; name: string }>) => failIfExited(ctx.runtime, w) };
     return waitAccepting(ctx, wait);
