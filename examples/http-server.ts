@@ -6,6 +6,8 @@
 //   INSTANCE             name in the responses and logs (default: hostname, else pid)
 //   SHUTDOWN_TIMEOUT_MS  how long a SIGTERM/SIGINT drain may take before the rest is cut (default 10000)
 //   REUSEPORT_POD_PATH   addon | builtin | auto, read by the library
+//   REUSEPORT=0          listen the plain way (node:net, no SO_REUSEPORT): one replica per network
+//                        namespace, as in a `create --mode dnat` pod (default 1)
 //   TEST_SLOW_PATH=1     test-only: GET /slow?ms=N answers after N ms (at most 60000), so that tests
 //                        can hold a request in flight across a SIGTERM. Off by default.
 //
@@ -22,6 +24,7 @@ interface Config {
   instance: string;
   shutdownTimeoutMs: number;
   slowPath: boolean;
+  reusePort: boolean;
 }
 
 class ConfigError extends Error {}
@@ -45,6 +48,7 @@ function readConfig(env: NodeJS.ProcessEnv): Config {
     // setTimeout's ceiling; larger values would fire at once.
     shutdownTimeoutMs: intFromEnv('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, 10_000, 2 ** 31 - 1),
     slowPath: env.TEST_SLOW_PATH === '1',
+    reusePort: intFromEnv('REUSEPORT', env.REUSEPORT, 1, 1) === 1,
   };
 }
 
@@ -53,6 +57,13 @@ function slowDelayMs(url: string | undefined): number {
   if (parsed.pathname !== '/slow') return 0;
   const ms = Number(parsed.searchParams.get('ms') ?? 0);
   return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 60_000) : 0;
+}
+
+function listenPlain(handler: http.RequestListener, host: string, port: number): Promise<http.Server> {
+  const server = http.createServer(handler);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject).listen({ host, port }, () => resolve(server));
+  });
 }
 
 async function main(): Promise<void> {
@@ -76,18 +87,26 @@ async function main(): Promise<void> {
     else reply(res);
   };
 
-  let server: Awaited<ReturnType<typeof createServer>>;
+  let server: http.Server;
+  let how: string;
   try {
-    server = await createServer(handler, { host: config.host, port: config.port });
+    if (config.reusePort) {
+      const shared = await createServer(handler, { host: config.host, port: config.port });
+      server = shared;
+      how = `reuseport: ${shared.reusePort.path}`;
+    } else {
+      server = await listenPlain(handler, config.host, config.port);
+      how = 'reuseport: off';
+    }
   } catch (err) {
     console.error(`${config.instance}: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
     process.exit(1);
   }
 
   installGracefulShutdown(server, { instance: config.instance, timeoutMs: config.shutdownTimeoutMs });
-  const { address, family, port, path } = server.reusePort;
+  const { address, family, port } = server.address() as net.AddressInfo;
   const where = family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
-  console.log(`${config.instance} listening on ${where} (reuseport: ${path}, pid ${process.pid})`);
+  console.log(`${config.instance} listening on ${where} (${how}, pid ${process.pid})`);
 }
 
 await main();

@@ -23,6 +23,12 @@
  *                            on local port PORT (IPv4 and IPv6), then exits 0.
  *                            Every SO_REUSEPORT listener is its own line in
  *                            /proc/net/tcp{,6}, so N replicas listening = N.
+ *   pause --accepts IP PORT  exits 0 when a TCP connection from this network
+ *                            namespace to IP:PORT is accepted within a second,
+ *                            1 when it is refused or times out.  A DNAT pod's
+ *                            replicas have namespaces of their own, so the
+ *                            launcher asks from the sandbox (where the NAT
+ *                            rules send the traffic) whether each one accepts.
  *   pause --version          prints the program's version.
  *
  * Signals are handled synchronously (blocked, then collected with
@@ -34,11 +40,16 @@
  * in a FROM scratch image with no loader or libraries.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,6 +72,7 @@ static void usage(FILE *out)
     (void)fprintf(out,
                   "usage: " PROG "                     block until SIGTERM/SIGINT/SIGHUP, reap children\n"
                   "       " PROG " --listeners PORT    print the number of TCP listeners on PORT\n"
+                  "       " PROG " --accepts IP PORT   exit 0 when IP:PORT accepts a TCP connection\n"
                   "       " PROG " --version           print the version\n");
 }
 
@@ -169,6 +181,72 @@ static int cmd_listeners(const char *arg)
     return EXIT_SUCCESS;
 }
 
+#define ACCEPT_TIMEOUT_MS 1000
+
+/*
+ * One non-blocking connect, bounded by ACCEPT_TIMEOUT_MS: a replica whose
+ * address is not up yet must not hang the probe for the kernel's SYN
+ * retries (over a minute).  Closing at once sends a FIN; the server sees
+ * an empty connection, which servers ignore.
+ */
+static int cmd_accepts(const char *ip, const char *port_arg)
+{
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    struct sockaddr *addr;
+    socklen_t len;
+    unsigned port;
+    int fd, err = 0, rc;
+    socklen_t errlen = sizeof err;
+    struct pollfd p;
+
+    if (parse_port(port_arg, &port) != 0) {
+        (void)fprintf(stderr, PROG ": --accepts: not a port (1-65535): %s\n", port_arg ? port_arg : "(none)");
+        return EXIT_USAGE;
+    }
+    memset(&a4, 0, sizeof a4);
+    memset(&a6, 0, sizeof a6);
+    if (inet_pton(AF_INET, ip, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((unsigned short)port);
+        addr = (struct sockaddr *)&a4;
+        len = sizeof a4;
+    } else if (inet_pton(AF_INET6, ip, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((unsigned short)port);
+        addr = (struct sockaddr *)&a6;
+        len = sizeof a6;
+    } else {
+        (void)fprintf(stderr, PROG ": --accepts: not an IP address: %s\n", ip);
+        return EXIT_USAGE;
+    }
+    fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        perror(PROG ": socket");
+        return EXIT_RUNTIME;
+    }
+    rc = connect(fd, addr, len);
+    if (rc != 0 && errno == EINPROGRESS) {
+        p.fd = fd;
+        p.events = POLLOUT;
+        do
+            rc = poll(&p, 1, ACCEPT_TIMEOUT_MS);
+        while (rc < 0 && errno == EINTR);
+        if (rc == 0)
+            err = ETIMEDOUT;
+        else if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) != 0)
+            err = errno;
+    } else if (rc != 0) {
+        err = errno;
+    }
+    (void)close(fd);
+    if (err != 0) {
+        (void)fprintf(stderr, PROG ": %s:%u: %s\n", ip, port, strerror(err));
+        return EXIT_RUNTIME;
+    }
+    return EXIT_SUCCESS;
+}
+
 /* Collects every exited child; never blocks (more may exit later). */
 static void reap_children(void)
 {
@@ -233,6 +311,13 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
         return cmd_listeners(argv[2]);
+    }
+    if (strcmp(argv[1], "--accepts") == 0) {
+        if (argc != 4) {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        return cmd_accepts(argv[2], argv[3]);
     }
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         if (printf(PROG " " PAUSE_VERSION "\n") < 0 || fflush(stdout) != 0)

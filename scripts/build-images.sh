@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One command for CI and new users: builds what the images need, then all three local images:
+# One command for CI and new users: builds what the images need, then the local images:
 #   reuseport-pod/pause:<version>       the sandbox (FROM scratch + static pause)
+#   reuseport-pod/nat:<version>         the NAT helper of --mode dnat pods (Debian's iptables-nft)
 #   reuseport-pod/node-base:<major>     Node from this host's files (no registry here)
 #   reuseport-pod/example:<version>     Dockerfile.app on node-base
+#   reuseport-pod/busybox-httpd:<version>  a server without SO_REUSEPORT (dnat tests and benchmark)
 # Each step says what it did; unchanged inputs make every step a no-op (about 2 s in all when warm).
 #   BASE_IMAGE=node:20-bookworm-slim scripts/build-images.sh   # app on a registry image instead
 set -euo pipefail
@@ -37,5 +39,7 @@ else
 fi
 
 "$ROOT/scripts/build-pause-image.sh"
+"$ROOT/scripts/build-nat-image.sh"
 "$ROOT/scripts/build-node-base.sh"
 "$ROOT/scripts/build-app-image.sh"
+"$ROOT/scripts/build-httpd-image.sh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up this machine to build, demo and test reuseport-pod, and leaves a Docker engine running:
-#   1. Debian packages that are missing: docker.io, docker-compose, busybox-static, wrk, a C/C++ toolchain
+#   1. Debian packages that are missing: docker.io, docker-compose, busybox-static, wrk, iptables, nftables, a C/C++ toolchain
 #   2. dockerd, started in the background when no engine answers (log: $DOCKERD_LOG)
 #   3. npm ci, Node 24 for the built-in reusePort tests (scripts/get-node24.sh)
 #   4. the build (addon, pause, TypeScript) and the local images (scripts/build-images.sh)
@@ -30,6 +30,10 @@ if ! { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }; then missin
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 # test/export.ts runs the exported Compose file (Debian's docker-compose 1.29 speaks to any dockerd).
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# The NAT helper image of --mode dnat pods is made from Debian's iptables-nft; the dnat test reads
+# the host's rules with iptables-save and nft (it compares them before and after, never edits them).
+command -v xtables-nft-multi >/dev/null 2>&1 || missing+=(iptables)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
 # The addon (g++) and the static pause (gcc + libc.a from libc6-dev), built by node-gyp (python3).
 { command -v g++ && command -v gcc && command -v make && command -v python3; } >/dev/null 2>&1 || missing+=(build-essential python3)
 dpkg -s libc6-dev >/dev/null 2>&1 || missing+=(libc6-dev)
@@ -39,7 +43,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-  echo "all present: docker, dockerd, docker-compose, busybox (static), wrk, gcc/g++/make/python3, libc6-dev"
+  echo "all present: docker, dockerd, docker-compose, busybox (static), wrk, iptables, nftables, gcc/g++/make/python3, libc6-dev"
 fi
 command -v node >/dev/null || { echo "node is not installed (the project needs Node >= 20)" >&2; exit 1; }
 echo "node $(node --version), npm $(npm --version), $(docker --version)"

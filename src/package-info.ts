@@ -20,3 +20,5 @@ export const packageVersion = (JSON.parse(readFileSync(join(packageRoot, 'packag
 
 export const DEFAULT_APP_IMAGE = `reuseport-pod/example:${packageVersion}`;
 export const DEFAULT_SANDBOX_IMAGE = `reuseport-pod/pause:${packageVersion}`;
+/** The helper that writes a DNAT pod's rules (scripts/build-nat-image.sh). */
+export const DEFAULT_NAT_IMAGE = `reuseport-pod/nat:${packageVersion}`;

@@ -113,13 +113,27 @@ if (node24) {
 }
 
 t.test('bad environment: one line on stderr, exit 2', async (t) => {
-  for (const env of [{ PORT: 'abc' }, { PORT: '70000' }, { HOST: 'localhost' }, { SHUTDOWN_TIMEOUT_MS: '-1' }]) {
+  for (const env of [{ PORT: 'abc' }, { PORT: '70000' }, { HOST: 'localhost' }, { SHUTDOWN_TIMEOUT_MS: '-1' }, { REUSEPORT: '2' }]) {
     const p = spawnExample(t, { HOST: '127.0.0.1', ...env });
     t.same(await p.exited, { code: 2, signal: null }, `${JSON.stringify(env)} exits 2`);
     t.equal(p.stderr.length, 1, 'exactly one line on stderr', { stderr: p.stderr });
     t.match(p.stderr[0], new RegExp(Object.keys(env)[0]!), 'the line names the variable');
     t.same(p.stdout, [], 'nothing on stdout');
   }
+});
+
+t.test('REUSEPORT=0: a plain listener (one per namespace, as in a --mode dnat pod)', async (t) => {
+  const port = await freePort();
+  const env = (instance: string) => ({ HOST: '127.0.0.1', PORT: String(port), INSTANCE: instance, REUSEPORT: '0' });
+  const a = spawnExample(t, env('a'));
+  t.match(await a.waitForLine(startLine), new RegExp(`^a listening on 127\\.0\\.0\\.1:${port} \\(reuseport: off, pid ${a.pid}\\)$`));
+  t.equal((await getNewConnection(port)).body, 'Hello from a\n', 'it answers');
+  // Without SO_REUSEPORT a second listener on the same port is refused: the knob really is off.
+  const b = spawnExample(t, env('b'));
+  t.same(await b.exited, { code: 1, signal: null }, 'a second one on the same port exits 1');
+  t.match(b.stderr.join('\n'), /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/, 'and says the address is in use');
+  a.kill('SIGTERM');
+  t.same(await a.exited, { code: 0, signal: null }, 'a drains and exits 0');
 });
 
 async function oneWithSlowRequest(t: Test, extraEnv: Record<string, string>): Promise<{ p: ExampleProcess; reply: Promise<unknown> }> {

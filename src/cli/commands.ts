@@ -14,7 +14,7 @@ import { scalePod } from '../pod/scale.ts';
 import { supervise } from '../pod/supervise.ts';
 import { requirePod } from '../pod/observe.ts';
 import { inspectPod, listPods, podProcesses } from '../pod/status.ts';
-import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
+import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parseMode, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { isProcessRuntime } from '../runtime/index.ts';
 import { containerImage, processCommand, processPorts, rolloutImage } from './process-args.ts';
@@ -37,6 +37,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('-r, --replicas <n>', `number of replicas, 1-${MAX_REPLICAS}`, '1')
     .option('-i, --image <image>', 'replica image', DEFAULT_APP_IMAGE)
     .option('-e, --env <key=value>', 'environment for every replica (repeatable); INSTANCE and PORT are set per replica', collect)
+    .option('--mode <mode>', 'reuseport: replicas share the sandbox\'s namespace (SO_REUSEPORT); dnat: own namespaces, NAT rules in the sandbox spread connections (any server)', 'reuseport')
     .option('--sandbox-image <image>', 'image of the sandbox container', DEFAULT_SANDBOX_IMAGE)
     .option('--stop-timeout <s>', 'seconds a replica gets to drain after SIGTERM', String(DEFAULT_STOP_TIMEOUT_S))
     .option('--wait-timeout <s>', 'seconds to wait for every replica to listen', '60')
@@ -52,12 +53,13 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
         image: processes ? processCommand(command, cmd.getOptionValueSource('image') === 'cli') : containerImage(String(o['image']), command),
         env: parseEnv(o['env'] ?? []),
         stopTimeout: parseSeconds(o['stopTimeout'], '--stop-timeout'),
+        mode: parseMode(o['mode']),
       };
       const waitTimeoutMs = parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000;
       const result = await createPod(ctx, spec, { sandboxImage: String(o['sandboxImage']), waitTimeoutMs });
       if (o['json']) return json(io, result);
       const [first] = spec.ports;
-      io.out(`pod ${result.name}: ${plural(result.replicas.length, 'replica')} of ${result.image} listening on ${result.ports.join(', ')} (ready in ${result.seconds.toFixed(1)} s)`);
+      io.out(`pod ${result.name}: ${plural(result.replicas.length, 'replica')} of ${result.image} listening on ${result.ports.join(', ')}${result.mode === 'dnat' ? ' (mode dnat)' : ''} (ready in ${result.seconds.toFixed(1)} s)`);
       if (first) io.out(`  try: curl http://${first.hostIp && first.hostIp !== '0.0.0.0' ? (first.hostIp.includes(':') ? `[${first.hostIp}]` : first.hostIp) : '127.0.0.1'}:${first.hostPort}/`);
     });
 
@@ -86,6 +88,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       const { pod, replicas } = await podProcesses(context(cmd), parsePodName(rawName));
       if (o['json']) return json(io, { pod, replicas });
       io.out(table(['NAME', 'STATE', 'RESTARTS', 'UPTIME', 'IMAGE'], replicas.map((r) => [r.name, r.health === 'ok' || r.health === 'down' ? r.state : `${r.state} (${r.health})`, String(r.restarts), duration(r.uptimeSeconds), r.image])));
+      if (pod.rules) io.out(`mode dnat: NAT rules in the sandbox's namespace:\n${pod.rules.map((l) => `  ${l}`).join('\n')}`);
       if (pod.state !== 'running') io.err(`pod ${pod.name} is ${pod.state}: ${pod.ready}/${pod.desired} replicas listening, sandbox ${pod.sandbox}; \`reuseport-pod repair ${pod.name}\` fixes it`);
     });
 
@@ -97,7 +100,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .action(async (o: Record<string, string>, cmd: Command) => {
       const pods = await listPods(context(cmd));
       if (o['json']) return json(io, pods);
-      io.out(table(['NAME', 'PORTS', 'READY', 'STATE', 'IMAGE'], pods.map((p) => [p.name, p.ports.join(','), `${p.ready}/${p.desired}`, p.state, p.image])));
+      io.out(table(['NAME', 'PORTS', 'READY', 'STATE', 'IMAGE', 'MODE'], pods.map((p) => [p.name, p.ports.join(','), `${p.ready}/${p.desired}`, p.state, p.image, p.mode])));
     });
 
   program
@@ -121,7 +124,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       const timeoutS = o['timeout'] === undefined ? undefined : parseSeconds(o['timeout'], '--timeout');
       const result = await removePod(context(cmd), parsePodName(rawName), timeoutS === undefined ? {} : { timeoutS });
       if (o['json']) return json(io, result);
-      io.out(`pod ${result.name} removed (${plural(result.removed.length, 'container')}, ${result.seconds.toFixed(1)} s)`);
+      io.out(`pod ${result.name} removed (${plural(result.removed.length, 'container')}${result.networks.length ? `, network ${result.networks.join(', ')}` : ''}, ${result.seconds.toFixed(1)} s)`);
     });
 
   program

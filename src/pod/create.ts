@@ -4,10 +4,11 @@ import { DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { engineMessage, isPortTaken, statusOf } from '../runtime/docker-errors.ts';
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError, throwIfAborted } from './errors.ts';
+import { createPodNetwork, DNAT_SYSCTLS, dnatRuntime, isDnat, publishBackends } from './dnat.ts';
 import { assertHostPortsFree, engineIsLocal } from './host-ports.ts';
-import { ensureAppImage, ensureSandboxImage } from './images.ts';
+import { ensureAppImage, ensureNatImage, ensureSandboxImage } from './images.ts';
 import { withPodLock } from './lock.ts';
-import { sandboxLabels, sandboxName, storedSpec } from './names.ts';
+import { networkName, sandboxLabels, sandboxName, storedSpec } from './names.ts';
 import { writeState } from './state.ts';
 import { observePod } from './observe.ts';
 import { startReplicas, waitReady, type StartedReplica } from './replicas.ts';
@@ -24,6 +25,9 @@ export interface CreateResult {
   sandbox: { id: string; name: string };
   replicas: StartedReplica[];
   ports: string[];
+  mode: 'reuseport' | 'dnat';
+  /** DNAT pods: the rules now in force in the sandbox's namespace. */
+  rules?: string[];
   image: string;
   seconds: number;
 }
@@ -40,7 +44,15 @@ function exists(name: string, replicas: number): PodError {
 }
 
 export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string): Promise<string> {
-  const config = { name: sandboxName(spec.name), image, labels: sandboxLabels(spec, ctx.version), ports: spec.ports, sysctls: POD_SYSCTLS };
+  const dnat = isDnat(spec);
+  const config = {
+    name: sandboxName(spec.name),
+    image,
+    labels: sandboxLabels(spec, ctx.version),
+    ports: spec.ports,
+    sysctls: dnat ? { ...POD_SYSCTLS, ...DNAT_SYSCTLS } : POD_SYSCTLS,
+    ...(dnat ? { network: networkName(spec.name) } : {}),
+  };
   try {
     return await ctx.runtime.runPodSandbox(config);
   } catch (err) {
@@ -57,7 +69,7 @@ export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string):
     if (/tcp_migrate_req/.test(engineMessage(cause))) {
       // Kernels before 5.14 lack the sysctl; the pod still works, scale-down may reset a few queued connections.
       ctx.warn('this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): scale-down may reset connections waiting in a closing listener\'s queue');
-      return ctx.runtime.runPodSandbox({ ...config, sysctls: {} });
+      return ctx.runtime.runPodSandbox({ ...config, sysctls: dnat ? DNAT_SYSCTLS : {} });
     }
     throw err;
   }
@@ -70,7 +82,9 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   if (existing) throw exists(spec.name, existing.desired);
 
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
-  await Promise.all([ensureAppImage(ctx, spec.image), ensureSandboxImage(ctx, sandboxImage)]);
+  const dnat = isDnat(spec);
+  if (dnat) dnatRuntime(ctx.runtime);
+  await Promise.all([ensureAppImage(ctx, spec.image), ensureSandboxImage(ctx, sandboxImage), dnat ? ensureNatImage(ctx) : undefined]);
 
   return withPodLock(ctx, spec.name, { image: sandboxImage }, async () => {
     // Checked again under the lock: a concurrent create of the same pod may have just finished.
@@ -80,6 +94,10 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
     if (engineIsLocal(ctx.runtime.endpoint)) await assertHostPortsFree(spec.ports);
     const undo = new Undo(ctx.runtime);
     try {
+      if (dnat) {
+        ctx.progress(`Creating network ${networkName(spec.name)} ...`);
+        undo.networkMade(await createPodNetwork(ctx, spec.name));
+      }
       ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);
       const sandboxId = await runSandbox(ctx, spec, sandboxImage);
       undo.sandboxMade(sandboxId);
@@ -91,8 +109,11 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       const replicas = await startReplicas(ctx, spec.name, spec, sandboxId, numbers, undo);
       throwIfAborted(ctx.signal);
       await waitReady(ctx, spec, sandboxId, spec.replicas, replicas, options.waitTimeoutMs);
+      const rules = dnat ? await publishBackends(ctx, spec.name, sandboxId, storedSpec(spec)) : undefined;
 
       return {
+        mode: dnat ? 'dnat' : 'reuseport',
+        ...(rules ? { rules } : {}),
         name: spec.name,
         sandbox: { id: sandboxId, name: sandboxName(spec.name) },
         replicas,

@@ -5,6 +5,7 @@
 // sandbox id was joined to a sandbox that has since been re-created.
 import type { ContainerStatus } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
+import { isDnat } from './dnat.ts';
 import type { ObservedPod } from './observe.ts';
 
 /** ok; down: not running; stranded: running in a dead namespace (restart it); orphaned: its sandbox is gone (re-create it). */
@@ -21,7 +22,9 @@ export interface Assessment {
   replicas: AssessedReplica[];
 }
 
-export function replicaHealth(replica: ContainerStatus, sandbox: ContainerStatus | undefined): ReplicaHealth {
+export function replicaHealth(replica: ContainerStatus, sandbox: ContainerStatus | undefined, ownNamespace = false): ReplicaHealth {
+  // A DNAT pod's replica has its own namespace: the sandbox's restarts cannot strand it.
+  if (ownNamespace) return replica.state === 'running' ? 'ok' : 'down';
   if (!sandbox || replica.networkMode !== `container:${sandbox.id}`) return 'orphaned';
   if (replica.state !== 'running') return 'down';
   if (sandbox.state !== 'running' || !sandbox.startedAt || !replica.startedAt) return 'stranded';
@@ -36,7 +39,7 @@ export async function assessPod(ctx: PodContext, pod: ObservedPod): Promise<Asse
   const replicas: AssessedReplica[] = [];
   pod.replicas.forEach((r, i) => {
     const status = statuses[i];
-    if (status) replicas.push({ n: r.n, status, health: replicaHealth(status, sandbox) });
+    if (status) replicas.push({ n: r.n, status, health: replicaHealth(status, sandbox, isDnat(pod.spec)) });
   });
   return sandbox ? { sandbox, replicas } : { replicas };
 }

@@ -3,7 +3,7 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE, packageRoot, packageVersion } from '../package-info.ts';
+import { DEFAULT_APP_IMAGE, DEFAULT_NAT_IMAGE, DEFAULT_SANDBOX_IMAGE, packageRoot, packageVersion } from '../package-info.ts';
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError } from './errors.ts';
 
@@ -19,6 +19,12 @@ export async function ensureAppImage(ctx: PodContext, image: string): Promise<vo
     const why = err instanceof Error ? err.message.replace(/^pulling \S+ failed: /, '') : String(err);
     throw new PodError(`image ${image} is not on this engine and could not be pulled (${why}); build or load it first, or check the name`, ExitCode.notFound, { cause: err });
   }
+}
+
+/** The helper that writes a DNAT pod's rules: made from the host's iptables by a script, not at run time. */
+export async function ensureNatImage(ctx: PodContext): Promise<void> {
+  if (await ctx.runtime.imageExists(DEFAULT_NAT_IMAGE)) return;
+  throw new PodError(`the NAT helper image ${DEFAULT_NAT_IMAGE} that --mode dnat needs is not built; run scripts/build-nat-image.sh (or scripts/build-images.sh)`, ExitCode.notFound);
 }
 
 export const pauseBinary = (): string => join(packageRoot, 'build', 'Release', 'pause');

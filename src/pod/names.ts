@@ -21,14 +21,19 @@ export const LABEL = {
 
 /**
  * sandbox: owns the network namespace; replica: a server; state: the pod's desired spec and count
- * (labels cannot change, so each change is a new never-started container); lock: one writer at a time.
+ * (labels cannot change, so each change is a new never-started container); lock: one writer at a time;
+ * nat: the short-lived helper that writes a DNAT pod's rules; network: a DNAT pod's own network.
  */
-export type Role = 'sandbox' | 'replica' | 'state' | 'lock';
+export type Role = 'sandbox' | 'replica' | 'state' | 'lock' | 'nat' | 'network';
 
 export const sandboxName = (pod: string): string => `${pod}-sandbox`;
 export const replicaName = (pod: string, n: number): string => `${pod}-${n}`;
+/** The inverse of replicaName. */
+export const podOfReplica = (name: string): string => name.replace(/-\d+$/, '');
 export const stateName = (pod: string, generation: number): string => `${pod}-state-${generation}`;
 export const lockName = (pod: string): string => `${pod}-lock`;
+/** A DNAT pod's own network (create --mode dnat). */
+export const networkName = (pod: string): string => `${pod}-net`;
 
 export function sandboxLabels(spec: PodSpec, version: string): Record<string, string> {
   return {
@@ -53,7 +58,10 @@ export function specHash(spec: Pick<StoredSpec, 'image' | 'env'>): string {
 export type StoredSpec = Omit<PodSpec, 'name' | 'replicas'>;
 
 export function storedSpec(spec: PodSpec): StoredSpec {
-  return { image: spec.image, ports: spec.ports, env: spec.env, stopTimeout: spec.stopTimeout };
+  const stored: StoredSpec = { image: spec.image, ports: spec.ports, env: spec.env, stopTimeout: spec.stopTimeout };
+  // Only the non-default mode is written, so reuseport pods' labels read as they always did.
+  if (spec.mode === 'dnat') stored.mode = 'dnat';
+  return stored;
 }
 
 export function readStoredSpec(labels: Record<string, string>): StoredSpec | undefined {
@@ -62,7 +70,9 @@ export function readStoredSpec(labels: Record<string, string>): StoredSpec | und
   try {
     const parsed = JSON.parse(raw) as StoredSpec;
     if (typeof parsed.image !== 'string' || !Array.isArray(parsed.ports)) return undefined;
-    return { image: parsed.image, ports: parsed.ports, env: parsed.env ?? {}, stopTimeout: parsed.stopTimeout ?? 10 };
+    const spec: StoredSpec = { image: parsed.image, ports: parsed.ports, env: parsed.env ?? {}, stopTimeout: parsed.stopTimeout ?? 10 };
+    if (parsed.mode === 'dnat') spec.mode = 'dnat';
+    return spec;
   } catch {
     return undefined;
   }

@@ -49,7 +49,7 @@ async function lastLogLines(runtime: Runtime, id: string, lines = 10): Promise<s
   }
 }
 
-async function failIfExited(runtime: Runtime, watch: WaitOptions['watch']): Promise<void> {
+export async function failIfExited(runtime: Runtime, watch: WaitOptions['watch']): Promise<void> {
   for (const w of watch) {
     const s = await runtime.containerStatus(w.id);
     if (s.state === 'exited' || s.state === 'dead' || s.restartCount > 0) {

@@ -2,6 +2,7 @@
 // under joined replicas strands them, and Podman refuses it outright.
 import type { PodContext } from './context.ts';
 import { withPodLock } from './lock.ts';
+import { removePodNetworks } from './dnat.ts';
 import { LABEL } from './names.ts';
 import { markerImage, requirePod } from './observe.ts';
 import { stopAndRemove } from './replicas.ts';
@@ -9,6 +10,8 @@ import { stopAndRemove } from './replicas.ts';
 export interface RemoveResult {
   name: string;
   removed: string[];
+  /** Networks removed (a DNAT pod's own network). */
+  networks: string[];
   seconds: number;
 }
 
@@ -31,6 +34,11 @@ export async function removePod(ctx: PodContext, name: string, options: { timeou
     const records = pod.records.filter((r) => r.labels[LABEL.role] === 'state');
     await Promise.all(records.map((r) => ctx.runtime.removeContainer(r.id)));
     removed.push(...records.map((r) => r.name));
-    return { name, removed, seconds: (Date.now() - started) / 1000 };
+    // A NAT helper left by an interrupted command, then a DNAT pod's network once nothing is attached
+    // to it (its rules went with the sandbox's namespace).
+    const helpers = await ctx.runtime.listContainers({ [LABEL.pod]: name, [LABEL.role]: 'nat' });
+    await Promise.all(helpers.map((h) => ctx.runtime.removeContainer(h.id)));
+    const networks = await removePodNetworks(ctx.runtime, name);
+    return { name, removed, networks, seconds: (Date.now() - started) / 1000 };
   });
 }

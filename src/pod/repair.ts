@@ -4,6 +4,7 @@
 // started, and the count is converged on the recorded one. Used by `repair` and by `supervise`.
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError } from './errors.ts';
+import { createPodNetwork, isDnat, publishBackends, rulesStale } from './dnat.ts';
 import { assessPod, needsRepair, type Assessment } from './health.ts';
 import { withPodLock } from './lock.ts';
 import { markerImage, requirePod, type ObservedPod } from './observe.ts';
@@ -22,6 +23,8 @@ async function ensureSandbox(ctx: PodContext, pod: ObservedPod, a: Assessment, a
   const spec = pod.spec;
   if (!spec) throw new PodError(`pod "${pod.name}" has no recorded spec; remove it with \`reuseport-pod rm ${pod.name}\` and create it again`, ExitCode.failure);
   if (!a.sandbox) {
+    // A DNAT pod's network may have gone with it (a manual cleanup); the sandbox cannot start without it.
+    if (isDnat(spec)) await createPodNetwork(ctx, pod.name);
     const id = await runSandbox(ctx, { name: pod.name, replicas: pod.desired, ...spec }, markerImage(pod));
     actions.push(`re-created the sandbox ${pod.name}-sandbox`);
     return id;
@@ -37,7 +40,13 @@ async function repairLocked(ctx: PodContext, name: string, waitTimeoutMs: number
   const pod = await requirePod(ctx.runtime, name);
   const a = await assessPod(ctx, pod);
   const actions: string[] = [];
-  if (!needsRepair(pod, a)) return { name, actions, seconds: (Date.now() - started) / 1000 };
+  if (!needsRepair(pod, a)) {
+    // A DNAT pod can look healthy with its rules lost (the sandbox restarted: a fresh namespace).
+    if (!isDnat(pod.spec) || !pod.spec || !a.sandbox || !(await rulesStale(ctx, name, a.sandbox.id))) return { name, actions, seconds: (Date.now() - started) / 1000 };
+    const rules = await publishBackends(ctx, name, a.sandbox.id, pod.spec);
+    actions.push(`rewrote the NAT rules (${rules.filter((l) => l.includes('DNAT --to')).length} backends)`);
+    return { name, actions, seconds: (Date.now() - started) / 1000 };
+  }
   const spec = pod.spec;
   const sandboxId = await ensureSandbox(ctx, pod, a, actions);
   if (!spec) return { name, actions, seconds: 0 };
@@ -56,10 +65,15 @@ async function repairLocked(ctx: PodContext, name: string, waitTimeoutMs: number
   for (const r of added) actions.push(`${orphaned.some((o) => o.n === r.n) ? 're-created' : 'added'} ${r.name}`);
   if (plan.remove.length > 0) {
     const going = plan.remove.flatMap((n) => a.replicas.filter((r) => r.n === n));
+    await publishBackends(ctx, name, sandboxId, spec, going.map((r) => r.status.id));
     await stopAndRemove(ctx, going.map((r) => r.status.id), spec.stopTimeout);
     for (const r of going) actions.push(`removed ${r.status.name} (above the desired ${pod.desired})`);
   }
-  await waitReady(ctx, spec, sandboxId, pod.desired, added, waitTimeoutMs);
+  // DNAT pods: restarted replicas must accept too before the rules name them again.
+  const probe = isDnat(spec) ? [...added, ...restart.map((r) => ({ n: r.n, id: r.status.id, name: r.status.name }))] : added;
+  await waitReady(ctx, spec, sandboxId, pod.desired, probe, waitTimeoutMs);
+  // DNAT pods: a re-created sandbox has empty rules, a re-created or restarted replica a new address.
+  await publishBackends(ctx, name, sandboxId, spec);
   return { name, actions, seconds: (Date.now() - started) / 1000 };
 }
 

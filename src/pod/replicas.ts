@@ -3,8 +3,9 @@
 import type { ContainerConfig } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError } from './errors.ts';
-import { replicaLabels, replicaName, type StoredSpec } from './names.ts';
-import { waitForListeners } from './readiness.ts';
+import { isDnat, waitAccepting } from './dnat.ts';
+import { networkName, podOfReplica, replicaLabels, replicaName, type StoredSpec } from './names.ts';
+import { failIfExited, waitForListeners } from './readiness.ts';
 import { statusOf } from '../runtime/docker-errors.ts';
 import type { Undo } from './undo.ts';
 
@@ -16,13 +17,15 @@ export interface StartedReplica {
 
 export function replicaConfig(pod: string, n: number, spec: StoredSpec, version: string): ContainerConfig {
   const [first] = spec.ports;
-  return {
+  const config: ContainerConfig = {
     name: replicaName(pod, n),
     image: spec.image,
     labels: replicaLabels(pod, n, spec, version),
     env: { ...spec.env, INSTANCE: replicaName(pod, n), PORT: String(first?.containerPort ?? 8080) },
     stopTimeout: spec.stopTimeout,
   };
+  if (isDnat(spec)) config.network = networkName(pod);
+  return config;
 }
 
 function nameTaken(err: unknown, name: string): PodError | undefined {
@@ -73,6 +76,15 @@ export async function waitReady(
 ): Promise<void> {
   const [first] = spec.ports;
   if (!first || expected === 0) return;
+  if (isDnat(spec)) {
+    // Own namespaces: the sandbox cannot see their listeners, so it connects to each one instead.
+    const [one] = started;
+    if (!one) return;
+    const pod = podOfReplica(one.name);
+    ctx.progress(`Waiting for ${started.map((r) => r.name).join(', ')} to accept on port ${first.containerPort} ...`);
+    const wait = { pod, sandboxId, port: first.containerPort, replicas: started, timeoutMs, failIfExited: (w: Array<{ id: string; name: string }>) => failIfExited(ctx.runtime, w) };
+    return waitAccepting(ctx, wait);
+  }
   ctx.progress(`Waiting for ${expected} listener${expected === 1 ? '' : 's'} on port ${first.containerPort} ...`);
   const seen = await waitForListeners(ctx.runtime, {
     sandboxId,

@@ -4,6 +4,7 @@
 // queued connections to the others since tcp_migrate_req=1, in-flight requests finish).
 // A new replica that does not come up stops the rollout; the old ones keep serving.
 import type { PodContext } from './context.ts';
+import { publishBackends } from './dnat.ts';
 import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { ensureAppImage } from './images.ts';
 import { withPodLock } from './lock.ts';
@@ -57,6 +58,8 @@ export async function rolloutPod(ctx: PodContext, name: string, options: Rollout
       try {
         const fresh = await startReplicas(ctx, name, target, sandbox.id, numbers, undo);
         await waitReady(ctx, target, sandbox.id, before + fresh.length, fresh, options.waitTimeoutMs);
+        // DNAT pods: one atomic rewrite puts the new replicas in and the batch out, before it stops.
+        await publishBackends(ctx, name, sandbox.id, target, batch.map((r) => r.container.id));
         taken.push(...numbers);
         batch.forEach((r, i) => replaced.push({ old: r.container.name, new: fresh[i]?.name ?? '' }));
       } catch (err) {

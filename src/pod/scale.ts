@@ -3,6 +3,7 @@
 // and with tcp_migrate_req=1 on the sandbox the connections queued at a closing listener move to
 // the others. The count asked for is recorded first, so that the supervisor works toward it too.
 import type { PodContext } from './context.ts';
+import { publishBackends } from './dnat.ts';
 import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { withPodLock } from './lock.ts';
 import { replicaName } from './names.ts';
@@ -50,6 +51,8 @@ export async function scalePod(ctx: PodContext, name: string, replicas: number, 
         throwIfAborted(ctx.signal);
         const running = pod.replicas.filter((r) => r.container.state === 'running').length;
         await waitReady(ctx, spec, sandbox.id, running + added.length, added, options.waitTimeoutMs);
+        // DNAT pods: new connections reach a replica only from here on, once it accepts.
+        await publishBackends(ctx, name, sandbox.id, spec);
         result.added = added.map((r) => r.name);
       } catch (err) {
         ctx.progress('Failed; removing the replicas this scale added ...');
@@ -61,6 +64,8 @@ export async function scalePod(ctx: PodContext, name: string, replicas: number, 
     }
     if (plan.remove.length > 0) {
       const going = plan.remove.flatMap((n) => pod.replicas.filter((r) => r.n === n));
+      // DNAT pods: out of the rules first, so no new connection reaches a stopping replica.
+      await publishBackends(ctx, name, sandbox.id, spec, going.map((r) => r.container.id));
       ctx.progress(`Stopping ${going.map((r) => r.container.name).join(', ')} (up to ${spec.stopTimeout} s to drain) ...`);
       await stopAndRemove(ctx, going.map((r) => r.container.id), spec.stopTimeout);
       result.removed = going.map((r) => r.container.name);

@@ -13,6 +13,20 @@ export interface PortMapping {
   containerPort: number;
 }
 
+/**
+ * reuseport: the replicas share the sandbox's network namespace and listen with SO_REUSEPORT (the
+ * default); dnat: each replica has its own namespace on the pod's network and listens normally,
+ * and NAT rules in the sandbox's namespace spread new connections over them (any server works).
+ */
+export const POD_MODES = ['reuseport', 'dnat'] as const;
+export type PodMode = (typeof POD_MODES)[number];
+
+export function parseMode(raw: unknown): PodMode {
+  const text = String(raw ?? 'reuseport').trim();
+  if (!(POD_MODES as readonly string[]).includes(text)) throw usageError(`--mode "${text}" is not a mode; use ${POD_MODES.join(' or ')}`);
+  return text as PodMode;
+}
+
 export interface PodSpec {
   name: string;
   image: string;
@@ -22,6 +36,8 @@ export interface PodSpec {
   env: Record<string, string>;
   /** Seconds between SIGTERM and SIGKILL when a replica is stopped. */
   stopTimeout: number;
+  /** Absent means reuseport (pods made before modes existed have none). */
+  mode?: PodMode;
 }
 
 // Docker accepts [a-zA-Z0-9][a-zA-Z0-9_.-]+; we take the lowercase subset (as Compose does for

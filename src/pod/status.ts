@@ -1,7 +1,9 @@
 // ps, ls and inspect: what runs, computed from the engine each time.
 import type { ContainerStatus } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
+import { backendsOf, isDnat, readRules } from './dnat.ts';
 import { assessPod } from './health.ts';
+import { networkName } from './names.ts';
 import { observeAllPods, requirePod, type ObservedPod } from './observe.ts';
 import { countListeners } from './readiness.ts';
 import { formatPort } from './spec.ts';
@@ -28,6 +30,9 @@ export interface PodRow {
   desired: number;
   sandbox: string;
   state: 'running' | 'degraded' | 'stopped';
+  mode: 'reuseport' | 'dnat';
+  /** DNAT pods: the NAT rules in force in the sandbox's namespace (iptables-save lines). */
+  rules?: string[];
 }
 
 const uptime = (s: ContainerStatus, now: number): number | null =>
@@ -53,7 +58,14 @@ export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow>
   const running = pod.replicas.filter((r) => r.container.state === 'running').length;
   const [first] = pod.spec?.ports ?? [];
   let ready = 0;
-  if (pod.sandbox?.state === 'running') {
+  const dnat = isDnat(pod.spec);
+  let rules: string[] | undefined;
+  if (pod.sandbox?.state === 'running' && dnat) {
+    // Ready = running and named in the rules: what new connections can reach.
+    rules = await readRules(ctx, pod.name, pod.sandbox.id);
+    const named = new Set(backendsOf(rules).map((b) => b.name));
+    ready = pod.replicas.filter((r) => r.container.state === 'running' && named.has(r.container.name)).length;
+  } else if (pod.sandbox?.state === 'running') {
     const listeners = first ? await countListeners(ctx.runtime, pod.sandbox.id, first.containerPort) : undefined;
     ready = Math.min(running, listeners ?? running);
   }
@@ -66,6 +78,8 @@ export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow>
     desired,
     sandbox: pod.sandbox?.state ?? 'missing',
     state: pod.sandbox?.state !== 'running' || ready === 0 ? 'stopped' : ready < desired ? 'degraded' : 'running',
+    mode: dnat ? 'dnat' : 'reuseport',
+    ...(rules ? { rules } : {}),
   };
 }
 
@@ -106,6 +120,7 @@ export async function inspectPod(ctx: PodContext, name: string): Promise<object>
       state: s.state,
       health,
       networkMode: s.networkMode,
+      ...(isDnat(pod.spec) ? { address: s.addresses?.[networkName(pod.name)] ?? null } : {}),
       restarts: s.restartCount,
       startedAt: s.startedAt?.toISOString() ?? null,
       env: { INSTANCE: s.env['INSTANCE'], PORT: s.env['PORT'] },

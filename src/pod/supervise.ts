@@ -6,6 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PodContext } from './context.ts';
 import { PodError } from './errors.ts';
+import { isDnat } from './dnat.ts';
 import { assessPod, needsRepair } from './health.ts';
 import { LABEL } from './names.ts';
 import { observeAllPods, observePod } from './observe.ts';
@@ -32,29 +33,35 @@ export interface SuperviseOptions {
 export async function supervise(ctx: PodContext, options: SuperviseOptions): Promise<void> {
   const watched = (pod: string): boolean => options.pods.length === 0 || options.pods.includes(pod);
   const pending = new Set<string>();
+  // Pods an engine event named: a DNAT pod's sandbox that restarted looks healthy but lost its rules
+  // (a fresh namespace), which only reading them tells; repair reads them, so it is asked each time.
+  const evented = new Set<string>();
   let running: Promise<void> = Promise.resolve();
   let streamDownSince: number | undefined = Date.now();
   const engineSettled = (): boolean => streamDownSince === undefined || Date.now() - streamDownSince > EVENTLESS_AFTER_MS;
 
-  const check = async (name: string): Promise<void> => {
+  const check = async (name: string, byEvent: boolean): Promise<void> => {
     const pod = await observePod(ctx.runtime, name);
-    if (!pod || !needsRepair(pod, await assessPod(ctx, pod))) return;
+    if (!pod || (!needsRepair(pod, await assessPod(ctx, pod)) && !(byEvent && isDnat(pod.spec)))) return;
     const result = await repairPod(ctx, name, { waitTimeoutMs: options.waitTimeoutMs, lockWaitMs: 5_000 });
     if (result.actions.length > 0) options.log(`${name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
   };
 
   // One pass at a time: events arriving meanwhile are gathered and checked in the next pass.
-  const schedule = (names: string[], settleMs = SETTLE_MS): void => {
+  const schedule = (names: string[], settleMs = SETTLE_MS, byEvent = false): void => {
     for (const n of names) pending.add(n);
+    if (byEvent) for (const n of names) evented.add(n);
     running = running.then(async () => {
       // A restart shows up as die then start: let it settle before looking.
       await delay(settleMs, undefined, { signal: options.signal }).catch(() => undefined);
       if (options.signal.aborted || !engineSettled()) return;
       const batch = [...pending];
+      const byEvent = new Set(evented);
       pending.clear();
+      evented.clear();
       for (const name of batch) {
         if (options.signal.aborted) return;
-        await check(name).catch((err: unknown) => options.log(`${name}: repair failed: ${err instanceof PodError ? err.message : String(err)}`));
+        await check(name, byEvent.has(name)).catch((err: unknown) => options.log(`${name}: repair failed: ${err instanceof PodError ? err.message : String(err)}`));
       }
     });
   };
@@ -85,7 +92,7 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
           // Our own lock and state records come and go with every operation: nothing to repair there.
           const role = e.labels[LABEL.role];
           if (pod && watched(pod) && (role === 'sandbox' || role === 'replica') && ['start', 'die', 'destroy', 'restart', 'kill', 'oom'].includes(e.action)) {
-            schedule([pod], e.action === 'die' || e.action === 'kill' ? DIE_SETTLE_MS : SETTLE_MS);
+            schedule([pod], e.action === 'die' || e.action === 'kill' ? DIE_SETTLE_MS : SETTLE_MS, true);
           }
         }
         streamDownSince ??= Date.now();

@@ -7,6 +7,7 @@ export class Undo {
   private replicas: string[] = [];
   private sandbox: string | undefined;
   private records: string[] = [];
+  private network: string | undefined;
 
   constructor(runtime: Runtime) {
     this.runtime = runtime;
@@ -20,6 +21,10 @@ export class Undo {
     this.sandbox = id;
   }
 
+  networkMade(name: string): void {
+    this.network = name;
+  }
+
   record(id: string): void {
     this.records.push(id);
   }
@@ -30,6 +35,9 @@ export class Undo {
     await Promise.allSettled(replicas.map((id) => this.runtime.removeContainer(id)));
     if (this.sandbox) await this.runtime.removeContainer(this.sandbox).catch(() => undefined);
     this.sandbox = undefined;
+    // After every container on it is gone: a network with endpoints cannot be removed.
+    if (this.network) await this.runtime.removeNetwork?.(this.network).catch(() => undefined);
+    this.network = undefined;
     await Promise.allSettled(this.records.splice(0).map((id) => this.runtime.removeContainer(id)));
   }
 }

@@ -4,6 +4,7 @@
 import Docker from 'dockerode';
 import { createInterface } from 'node:readline';
 import { PassThrough, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, PodError } from '../pod/errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
 import type {
@@ -14,6 +15,7 @@ import type {
   ContainerSummary,
   EngineEvent,
   EngineInfo,
+  HelperConfig,
   LogOptions,
   PublishedPort,
   Runtime,
@@ -201,7 +203,9 @@ export class DockerRuntime implements Runtime {
         Labels: labels,
         ExposedPorts: exposed,
         StopTimeout: SANDBOX_STOP_TIMEOUT_S,
+        ...(config.network ? { NetworkingConfig: { EndpointsConfig: { [config.network]: {} } } } : {}),
         HostConfig: {
+          ...(config.network ? { NetworkMode: config.network } : {}),
           PortBindings: bindings,
           Sysctls: config.sysctls,
           CapDrop: ['ALL'],
@@ -238,7 +242,7 @@ export class DockerRuntime implements Runtime {
         Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
         StopTimeout: config.stopTimeout,
         HostConfig: {
-          NetworkMode: `container:${sandboxId}`,
+          NetworkMode: config.network ?? `container:${sandboxId}`,
           RestartPolicy: RESTART_POLICY,
           SecurityOpt: ['no-new-privileges'],
         },
@@ -297,6 +301,66 @@ export class DockerRuntime implements Runtime {
         yield { action: podman ? (PODMAN_ACTIONS[action] ?? action) : action, id: e.Actor?.ID ?? '', name: attributes['name'] ?? '', labels: attributes };
       }
     })();
+  }
+
+  async createNetwork(name: string, labels: Record<string, string>): Promise<string> {
+    const network = await this.call(`creating network ${name}`, () =>
+      this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true, Attachable: false }),
+    );
+    return network.id;
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).remove();
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`removing network ${name}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+  }
+
+  async listNetworks(labels: Record<string, string>): Promise<string[]> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    const list = await this.call('listing networks', () => this.docker.listNetworks({ filters: { label } }));
+    return list.map((n) => n.Name);
+  }
+
+  async runHelper(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    const container = await this.call(`creating ${config.name}`, () =>
+      this.docker.createContainer({
+        name: config.name,
+        Image: config.image,
+        Labels: config.labels,
+        Cmd: config.cmd,
+        Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
+        HostConfig: {
+          NetworkMode: `container:${sandboxId}`,
+          CapDrop: ['ALL'],
+          CapAdd: config.capAdd,
+          ReadonlyRootfs: true,
+          SecurityOpt: ['no-new-privileges'],
+        },
+      }),
+    );
+    try {
+      await this.call(`starting ${config.name}`, () => container.start());
+      const gaveUp = new AbortController();
+      const waited = await Promise.race([
+        this.call(`waiting for ${config.name}`, () => container.wait() as Promise<{ StatusCode: number }>),
+        sleep(config.timeoutMs, undefined, { signal: gaveUp.signal }).catch(() => undefined),
+      ]).finally(() => gaveUp.abort());
+      if (!waited) return { exitCode: -1, stdout: '', stderr: `${config.name} did not finish within ${config.timeoutMs} ms` };
+      const raw = (await this.call(`reading the output of ${config.name}`, () =>
+        container.logs({ stdout: true, stderr: false, follow: false }) as unknown as Promise<Buffer>,
+      )) as Buffer;
+      const rawErr = (await this.call(`reading the output of ${config.name}`, () =>
+        container.logs({ stdout: false, stderr: true, follow: false }) as unknown as Promise<Buffer>,
+      )) as Buffer;
+      return { exitCode: waited.StatusCode, stdout: demuxBuffer(raw).toString(), stderr: demuxBuffer(rawErr).toString() };
+    } finally {
+      await this.removeContainer(container.id).catch(() => undefined);
+    }
   }
 
   async removeContainer(id: string): Promise<void> {
@@ -360,6 +424,11 @@ export class DockerRuntime implements Runtime {
       ports,
       sysctls: (c.HostConfig as { Sysctls?: Record<string, string> }).Sysctls ?? recordedSysctls(c.Config.Labels),
       env: envObject(c.Config.Env),
+      addresses: Object.fromEntries(
+        Object.entries(c.NetworkSettings?.Networks ?? {})
+          .filter(([, n]) => Boolean(n.IPAddress))
+          .map(([name, n]) => [name, n.IPAddress]),
+      ),
     };
     const startedAt = toDate(c.State.StartedAt);
     const finishedAt = toDate(c.State.FinishedAt);

@@ -15,6 +15,8 @@ export interface SandboxConfig {
   ports: PublishedPort[];
   /** Namespaced sysctls for the pod's network namespace (set on the sandbox only). */
   sysctls: Record<string, string>;
+  /** Optional: the sandbox's namespace is attached to this network (made by createNetwork) instead of the default one. */
+  network?: string;
 }
 
 export interface ContainerConfig {
@@ -24,6 +26,24 @@ export interface ContainerConfig {
   env: Record<string, string>;
   /** Seconds between SIGTERM and SIGKILL on stop. */
   stopTimeout: number;
+  /**
+   * Optional: the container gets a network namespace of its own on this network (made by
+   * createNetwork) instead of joining the sandbox's. Pod code sets it only on engines that have
+   * createNetwork.
+   */
+  network?: string;
+}
+
+/** A short-lived container in a sandbox's network namespace: runs to completion, then is removed. */
+export interface HelperConfig {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  cmd: string[];
+  env: Record<string, string>;
+  /** The only capabilities it gets (every other one is dropped), e.g. ['NET_ADMIN']. */
+  capAdd: string[];
+  timeoutMs: number;
 }
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -51,6 +71,8 @@ export interface ContainerStatus extends ContainerSummary {
   ports: PublishedPort[];
   sysctls: Record<string, string>;
   env: Record<string, string>;
+  /** Optional: the container's IPv4 address on each network it is attached to, by network name. */
+  addresses?: Record<string, string>;
 }
 
 export interface EngineInfo {
@@ -119,6 +141,18 @@ export interface Runtime {
 
   /** Container events (start, die, destroy, ...) of containers carrying these labels, as they happen. */
   events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>>;
+
+  // Optional members: what a pod with its own network per replica (create --mode dnat) needs.
+  // An engine without them runs only the default (SO_REUSEPORT) pods.
+
+  /** Creates a bridge network with these labels; resolves with its id. 409 (in the cause) when the name is taken. */
+  createNetwork?(name: string, labels: Record<string, string>): Promise<string>;
+  /** Removes a network; one that is gone already is not an error. */
+  removeNetwork?(name: string): Promise<void>;
+  /** Networks carrying every one of these labels (value '' = any value), by name. */
+  listNetworks?(labels: Record<string, string>): Promise<string[]>;
+  /** Runs a helper container in the sandbox's network namespace to completion; always removes it. */
+  runHelper?(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
 
 export interface EngineEvent {

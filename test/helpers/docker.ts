@@ -12,6 +12,10 @@ export const nodeMajor = process.versions.node.split('.')[0]!;
 export const pauseImage = `reuseport-pod/pause:${version}`;
 export const nodeBaseImage = `reuseport-pod/node-base:${nodeMajor}`;
 export const exampleImage = `reuseport-pod/example:${version}`;
+/** busybox httpd, a server without SO_REUSEPORT (scripts/build-httpd-image.sh). */
+export const httpdImage = `reuseport-pod/busybox-httpd:${version}`;
+/** The NAT helper of --mode dnat pods (scripts/build-nat-image.sh). */
+export const natImage = `reuseport-pod/nat:${version}`;
 
 /** Every object a test creates carries this label (the repo-wide convention). */
 export const TEST_LABEL = 'io.reuseport-pod.test=1';
@@ -94,14 +98,14 @@ function runScript(script: string, env: NodeJS.ProcessEnv = process.env): Promis
  * no registry to pull from). They are idempotent and fast when nothing changed (about 0.5-1 s
  * each), and a stale image would test yesterday's code. `example` needs `node-base` first.
  */
-export async function ensureImages(...which: ('pause' | 'node-base' | 'example')[]): Promise<void> {
+export async function ensureImages(...which: ('pause' | 'node-base' | 'example' | 'nat' | 'httpd')[]): Promise<void> {
   if (which.includes('example') && !which.includes('node-base')) which = ['node-base', ...which];
-  const scripts = { pause: 'build-pause-image.sh', 'node-base': 'build-node-base.sh', example: 'build-app-image.sh' } as const;
-  const images = { pause: pauseImage, 'node-base': nodeBaseImage, example: exampleImage } as const;
+  const scripts = { pause: 'build-pause-image.sh', 'node-base': 'build-node-base.sh', example: 'build-app-image.sh', nat: 'build-nat-image.sh', httpd: 'build-httpd-image.sh' } as const;
+  const images = { pause: pauseImage, 'node-base': nodeBaseImage, example: exampleImage, nat: natImage, httpd: httpdImage } as const;
   // Podman: the scripts build in dockerd (the same builder as CI), then the images are copied over.
   const podman = (await engine()) === 'podman';
   const env = podman ? { ...process.env, DOCKER_HOST: imageSource() } : process.env;
-  for (const name of ['pause', 'node-base', 'example'] as const) {
+  for (const name of ['pause', 'node-base', 'example', 'nat', 'httpd'] as const) {
     if (which.includes(name)) await runScript(scripts[name], env);
   }
   if (podman) await copyImages(imageSource(), which.map((name) => images[name]));
