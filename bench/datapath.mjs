@@ -37,7 +37,10 @@ import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { writeSection } from './docs-section.mjs';
-import { daemonJsonProxy, summarize, dockerdProcess, hostPid, instances, measureRounds, median, portFree, proxyMode, proxyPids, tree, waitHttp } from './measure.mjs';
+import { daemonJsonProxy, summarize, dockerdProcess, hostPid, measureRounds, median, proxyMode, tree, waitHttp, startConfigs } from './measure.mjs';
+import { helpAndExitIfAsked } from './usage.mjs';
+
+helpAndExitIfAsked(import.meta.url);
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -258,33 +261,7 @@ async function main() {
     if (dryRun) return;
     say(`dockerd now runs with the userland proxy ${r.to}`);
   }
-  if (!existsSync(`${repo}dist/src/cli/main.js`)) throw new Error('dist/src/cli/main.js is missing: run `npm run build` first');
-  for (const image of [APP, PAUSE]) {
-    try {
-      docker('image', 'inspect', image);
-    } catch {
-      throw new Error(`image ${image} is missing: run scripts/build-images.sh first`);
-    }
-  }
-  const nginxImage = execFileSync('bash', [`${repo}bench/nginx/build-image.sh`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop();
-  const left = cleanup();
-  if (left) say(`removed ${left} bench-d object(s) left from an earlier run`);
-
-  const d = dockerdProcess();
-  const mode = d ? proxyMode(d.argv) : 'unknown';
-  const dockerdArgs = d ? d.argv.join(' ') : '(dockerd not found in /proc)';
-  say(`dockerd: ${dockerdArgs} -> userland proxy ${mode}`);
-
-  const running = [];
-  for (const [i, c] of configs.entries()) {
-    const port = basePort + i;
-    if (!(await portFree(port))) throw new Error(`port 127.0.0.1:${port} is taken; pass --port BASE (${configs.length} consecutive free ports)`);
-    const r = await c.start(port, nginxImage);
-    const proxies = proxyPids(port);
-    const spread = await instances(port);
-    say(`${c.id}: 127.0.0.1:${port}, server pids ${r.servers.join(',')}${proxies.length ? `, docker-proxy pids ${proxies.join(',')}` : ', no docker-proxy'}; 24 new connections -> ${[...spread].map(([k, v]) => `${k}:${v}`).join(' ')}`);
-    running.push({ config: c, port, ...r, proxies, spread });
-  }
+  const { running, mode, dockerdArgs, nginxImage } = await startConfigs({ repo, images: [APP, PAUSE], cleanup, prefix: 'bench-d', configs, basePort, say });
 
   const loadBefore = os.loadavg()[0];
   const { runs, pool, allQuiet, noisy, quietNote, pairs, started } = await measureRounds({

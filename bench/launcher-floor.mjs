@@ -16,6 +16,9 @@ import { request } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
+import { helpAndExitIfAsked } from './usage.mjs';
+
+helpAndExitIfAsked(import.meta.url);
 
 const argv = process.argv.slice(2);
 const useHttp = argv.includes('--http');

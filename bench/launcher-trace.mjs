@@ -7,6 +7,9 @@
 // DIST_SRC_DIR: the tool's compiled dist/src/ (default: this checkout's).
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { helpAndExitIfAsked } from './usage.mjs';
+
+helpAndExitIfAsked(import.meta.url);
 
 const bootMs = performance.now(); // process start -> this module runs
 const root = process.argv[5] ? new URL(`file://${process.argv[5].replace(/\/?$/, '/')}`) : new URL('../dist/src/', import.meta.url);

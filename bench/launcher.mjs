@@ -32,6 +32,9 @@ import * as os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { writeSection } from './docs-section.mjs';
+import { helpAndExitIfAsked } from './usage.mjs';
+
+helpAndExitIfAsked(import.meta.url);
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);

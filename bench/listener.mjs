@@ -16,6 +16,9 @@ import * as os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { writeSection } from './docs-section.mjs';
+import { helpAndExitIfAsked } from './usage.mjs';
+
+helpAndExitIfAsked(import.meta.url);
 
 const argv = process.argv.slice(2);
 const flag = (name, fallback) => {

@@ -285,3 +285,38 @@ export function summarize(runs) {
     errors: runs.reduce((a, x) => a + x.errors, 0),
   };
 }
+
+/**
+ * What both data-path benchmarks do before measuring: check the built CLI and the images, build the
+ * nginx image, remove leftovers (`cleanup()` returns how many), report dockerd's proxy mode, and
+ * start every configuration on consecutive free ports from `basePort`, each checked for spread.
+ */
+export async function startConfigs({ repo, images, cleanup, prefix, configs, basePort, say }) {
+  if (!readdirSync(`${repo}dist/src/cli`).includes('main.js')) throw new Error('dist/src/cli/main.js is missing: run `npm run build` first');
+  for (const image of images) {
+    try {
+      docker('image', 'inspect', image);
+    } catch {
+      throw new Error(`image ${image} is missing: run scripts/build-images.sh first`);
+    }
+  }
+  const nginxImage = execFileSync('bash', [`${repo}bench/nginx/build-image.sh`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop();
+  const left = cleanup();
+  if (left) say(`removed ${left} ${prefix} object(s) left from an earlier run`);
+  const d = dockerdProcess();
+  const mode = d ? proxyMode(d.argv) : 'unknown';
+  const dockerdArgs = d ? d.argv.join(' ') : '(dockerd not found in /proc)';
+  say(`dockerd: ${dockerdArgs} -> userland proxy ${mode}`);
+
+  const running = [];
+  for (const [i, c] of configs.entries()) {
+    const port = basePort + i;
+    if (!(await portFree(port))) throw new Error(`port 127.0.0.1:${port} is taken; pass --port BASE (${configs.length} consecutive free ports)`);
+    const r = await c.start(port, nginxImage);
+    const proxies = proxyPids(port);
+    const spread = await instances(port);
+    say(`${c.id}: 127.0.0.1:${port}, server pids ${r.servers.join(',')}${proxies.length ? `, docker-proxy pids ${proxies.join(',')}` : ', no docker-proxy'}; 24 new connections -> ${[...spread].map(([k, v]) => `${k}:${v}`).join(' ')}`);
+    running.push({ config: c, port, ...r, proxies, spread });
+  }
+  return { running, mode, dockerdArgs, nginxImage };
+}
