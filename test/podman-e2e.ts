@@ -2,16 +2,15 @@
 // (scripts/setup-podman.sh starts it): each file runs in its own process with DOCKER_HOST pointing
 // at Podman, so the CLI under test and the docker CLI that checks its work both talk to Podman.
 //
-// Left out: e2e-repair.ts, whose crash case asserts Docker's stranding (a sandbox restarted by
-// its restart policy gets a new, empty namespace): Podman keeps the pod's namespace across that
-// restart, the replicas keep serving, and "a request to the stranded pod fails" cannot hold.
-// e2e-dockerd-restart.ts restarts dockerd itself.
+// e2e-repair.ts checks what each engine really does after a crash of the sandbox's process:
+// Docker strands the replicas, Podman keeps the pod's namespace. Left out: e2e-dockerd-restart.ts
+// (it restarts dockerd itself) and e2e-dnat.ts (DNAT mode is made for and tested on Docker).
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { cli } from './helpers/cli.ts';
 
-const FILES = ['test/e2e-lifecycle.ts', 'test/e2e-errors.ts', 'test/e2e-concurrency.ts', 'test/e2e-lossless.ts'];
+const FILES = ['test/e2e-lifecycle.ts', 'test/e2e-errors.ts', 'test/e2e-concurrency.ts', 'test/e2e-lossless.ts', 'test/e2e-repair.ts'];
 /** Each file's own budget under tap (package.json "timeout"), times the files run here. */
 const PER_FILE_MS = 300_000;
 

@@ -2,7 +2,8 @@
 // replica sits in the old, empty network namespace (moby#24935). Two facts from inspect tell it:
 // a replica joined the namespace the sandbox had when the replica last started, so one that
 // started before the sandbox's current start is stranded; and one whose NetworkMode names another
-// sandbox id was joined to a sandbox that has since been re-created.
+// sandbox id was joined to a sandbox that has since been re-created. Where the engine runs on this
+// host, the namespace identities (/proc/<pid>/ns/net) replace the start-time rule.
 import type { ContainerStatus } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
 import { isDnat } from './dnat.ts';
@@ -27,7 +28,11 @@ export function replicaHealth(replica: ContainerStatus, sandbox: ContainerStatus
   if (ownNamespace) return replica.state === 'running' ? 'ok' : 'down';
   if (!sandbox || replica.networkMode !== `container:${sandbox.id}`) return 'orphaned';
   if (replica.state !== 'running') return 'down';
-  if (sandbox.state !== 'running' || !sandbox.startedAt || !replica.startedAt) return 'stranded';
+  if (sandbox.state !== 'running') return 'stranded';
+  // Where the engine runs on this host, the namespaces themselves say it. That matters on Podman,
+  // which keeps the pod's namespace when a crashed sandbox is restarted: its replicas still serve.
+  if (replica.netns && sandbox.netns) return replica.netns === sandbox.netns ? 'ok' : 'stranded';
+  if (!sandbox.startedAt || !replica.startedAt) return 'stranded';
   return replica.startedAt < sandbox.startedAt ? 'stranded' : 'ok';
 }
 

@@ -3,6 +3,7 @@
 // which engine it talks to (see the Podman notes at `engineKind`).
 import Docker from 'dockerode';
 import { createInterface } from 'node:readline';
+import { readlinkSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, PodError } from '../pod/errors.ts';
@@ -435,7 +436,20 @@ export class DockerRuntime implements Runtime {
     if (startedAt) status.startedAt = startedAt;
     if (finishedAt) status.finishedAt = finishedAt;
     if (c.State.Status === 'exited' || c.State.Status === 'dead') status.exitCode = c.State.ExitCode;
+    const netns = status.state === 'running' ? this.netnsOf(status.pid) : undefined;
+    if (netns) status.netns = netns;
     return status;
+  }
+
+  // A pid from a remote engine would name some unrelated process of this host, so only a local
+  // socket's pids are read; EACCES (not root) just leaves the namespace unknown.
+  private netnsOf(pid: number): string | undefined {
+    if (pid <= 0 || !this.endpoint.startsWith('unix://')) return undefined;
+    try {
+      return readlinkSync(`/proc/${pid}/ns/net`);
+    } catch {
+      return undefined;
+    }
   }
 
   async exec(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {

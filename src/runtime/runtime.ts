@@ -68,6 +68,11 @@ export interface ContainerStatus extends ContainerSummary {
   /** The container's main process as the engine's host sees it (0 when not running). */
   pid: number;
   networkMode: string;
+  /**
+   * The network namespace the main process is in (`net:[4026532...]`), when the engine runs on this
+   * host and its processes are readable here (root); absent otherwise.
+   */
+  netns?: string;
   ports: PublishedPort[];
   sysctls: Record<string, string>;
   env: Record<string, string>;
