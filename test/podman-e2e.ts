@@ -3,14 +3,15 @@
 // at Podman, so the CLI under test and the docker CLI that checks its work both talk to Podman.
 //
 // e2e-repair.ts checks what each engine really does after a crash of the sandbox's process:
-// Docker strands the replicas, Podman keeps the pod's namespace. Left out: e2e-dockerd-restart.ts
-// (it restarts dockerd itself) and e2e-dnat.ts (DNAT mode is made for and tested on Docker).
+// Docker strands the replicas, Podman keeps the pod's namespace. e2e-dnat.ts runs too (the NAT
+// helper, the per-pod network, the host's rules before and after). Left out: e2e-dockerd-restart.ts
+// (it restarts dockerd itself).
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { cli } from './helpers/cli.ts';
 
-const FILES = ['test/e2e-lifecycle.ts', 'test/e2e-errors.ts', 'test/e2e-concurrency.ts', 'test/e2e-lossless.ts', 'test/e2e-repair.ts'];
+const FILES = ['test/e2e-lifecycle.ts', 'test/e2e-errors.ts', 'test/e2e-concurrency.ts', 'test/e2e-lossless.ts', 'test/e2e-repair.ts', 'test/e2e-dnat.ts'];
 /** Each file's own budget under tap (package.json "timeout"), times the files run here. */
 const PER_FILE_MS = 300_000;
 
