@@ -6,8 +6,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { cli as runCli, spread, type CliResult } from './helpers/cli.ts';
-import { waitFor } from './helpers/docker.ts';
+import { cli as runCli, ownPods, requireEngine, spread, type CliResult } from './helpers/cli.ts';
+import { ensureImages, waitFor } from './helpers/docker.ts';
 import { exampleJs } from './helpers/example-process.ts';
 import { freePort } from './helpers/http-client.ts';
 import { startLoad } from './helpers/load.ts';
@@ -205,4 +205,37 @@ t.test('a pod of local processes: create, spread, ps/ls, logs, scale, restart, r
     const again = await cli(['ps', POD]);
     t.not(again.code, 0, 'the pod is gone for ps too');
   });
+});
+
+// A container pod and a process pod may share a name (each runtime has its own names): `ls` lists
+// both, each with its own ports and readiness, instead of mixing their containers into one row.
+t.test('ls: a container pod and a process pod of the same name are two pods', async (t) => {
+  if (!(await requireEngine(t))) return;
+  await ensureImages('pause', 'node-base', 'example');
+  const twin = 'proc-twin';
+  await ownPods(t, [twin]);
+  const engineEnv = { XDG_STATE_HOME: state, REUSEPORT_POD_RUNTIME: '' };
+  t.teardown(async () => {
+    await cli(['rm', twin]);
+  });
+  const [containerPort, processPort] = [await freePort(), await freePort()];
+  const inEngine = await runCli(['create', twin, '--port', `127.0.0.1:${containerPort}:8080`, '--replicas', '2', '--quiet'], { ...engineEnv, DOCKER_HOST: process.env['DOCKER_HOST'] ?? '' });
+  t.equal(inEngine.code, 0, `container pod created (stderr: ${inEngine.stderr.trim()})`);
+  const local = await cli(['create', twin, '--runtime', 'process', '--port', `127.0.0.1:${processPort}:${processPort}`, '--replicas', '1', '--quiet', ...command]);
+  t.equal(local.code, 0, `process pod created (stderr: ${local.stderr.trim()})`);
+
+  const ls = await runCli(['ls', '--json'], { ...engineEnv, DOCKER_HOST: process.env['DOCKER_HOST'] ?? '' });
+  t.equal(ls.code, 0, ls.stderr);
+  const rows = (JSON.parse(ls.stdout) as Array<{ name: string; ports: string[]; ready: number; desired: number; state: string }>).filter((r) => r.name === twin);
+  t.same(
+    rows.map((r) => [r.ports, r.ready, r.desired, r.state]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    [
+      [[`127.0.0.1:${containerPort}:8080`], 2, 2, 'running'],
+      [[`127.0.0.1:${processPort}:${processPort}`], 1, 1, 'running'],
+    ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    'two rows, each with its own ports and readiness',
+  );
+  t.equal((await cli(['rm', twin])).code, 0, 'the process pod is removed (its name picks the process runtime)');
+  const left = await runCli(['ls', '--json'], { ...engineEnv, DOCKER_HOST: process.env['DOCKER_HOST'] ?? '' });
+  t.same((JSON.parse(left.stdout) as Array<{ name: string; ports: string[] }>).filter((r) => r.name === twin).map((r) => r.ports), [[`127.0.0.1:${containerPort}:8080`]], 'the container pod is still listed');
 });

@@ -1,6 +1,7 @@
 // ps, ls and inspect: what runs, computed from the engine each time.
 import type { ContainerStatus } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
+import { ExitCode, PodError } from './errors.ts';
 import { backendsOf, isDnat, readRules } from './dnat.ts';
 import { assessPod } from './health.ts';
 import { networkName } from './names.ts';
@@ -84,8 +85,16 @@ export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow>
 }
 
 export async function listPods(ctx: PodContext): Promise<PodRow[]> {
-  const pods = await observeAllPods(ctx.runtime);
-  return Promise.all(pods.map((p) => podRow(ctx, p)));
+  const parts = ctx.runtime.parts?.();
+  if (!parts) return Promise.all((await observeAllPods(ctx.runtime)).map((p) => podRow(ctx, p)));
+  // One runtime at a time: a pod named alike in two runtimes is two pods. An engine that does not
+  // answer is skipped while another runtime has pods; with none, its error stands.
+  const listed = await Promise.all(parts.map((runtime) => listPods({ ...ctx, runtime }).then((rows) => ({ rows }), (err: unknown) => ({ err }))));
+  const rows = listed.flatMap((l) => ('rows' in l ? l.rows : []));
+  for (const l of listed) {
+    if ('err' in l && (rows.length === 0 || !(l.err instanceof PodError && l.err.exitCode === ExitCode.engineUnreachable))) throw l.err;
+  }
+  return rows.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export async function podProcesses(ctx: PodContext, name: string): Promise<{ pod: PodRow; replicas: ReplicaRow[] }> {

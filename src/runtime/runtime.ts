@@ -144,6 +144,12 @@ export interface Runtime {
   exec(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   logs(id: string, options: LogOptions): Promise<Readable>;
 
+  /**
+   * A runtime made of several (`ls` over the engine and local processes): their pods are observed
+   * one runtime at a time, so that two pods of the same name in different runtimes stay two pods.
+   */
+  parts?(): Runtime[];
+
   /** Container events (start, die, destroy, ...) of containers carrying these labels, as they happen. */
   events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>>;
 
