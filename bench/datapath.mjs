@@ -38,18 +38,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { writeSection } from './docs-section.mjs';
 import { daemonJsonProxy, summarize, dockerdProcess, hostPid, measureRounds, median, proxyMode, tree, waitHttp, startConfigs } from './measure.mjs';
-import { helpAndExitIfAsked } from './usage.mjs';
+import { flag, helpAndExitIfAsked } from './usage.mjs';
 
 helpAndExitIfAsked(import.meta.url);
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const eq = args.find((a) => a.startsWith(`--${name}=`));
-  if (eq) return eq.slice(name.length + 3);
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const rounds = Number(flag('rounds', 3));
 const duration = Number(flag('duration', 5));
 const warmup = Number(flag('warmup', 1));

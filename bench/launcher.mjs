@@ -32,16 +32,12 @@ import * as os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { writeSection } from './docs-section.mjs';
-import { helpAndExitIfAsked } from './usage.mjs';
+import { flag, helpAndExitIfAsked } from './usage.mjs';
 
 helpAndExitIfAsked(import.meta.url);
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const rounds = Number(flag('rounds', 5));
 const sizes = String(flag('replicas', '3,10')).split(',').map(Number);
 const basePort = Number(flag('port', 18960));

@@ -16,15 +16,11 @@ import * as os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { writeSection } from './docs-section.mjs';
-import { helpAndExitIfAsked } from './usage.mjs';
+import { flag, helpAndExitIfAsked } from './usage.mjs';
 
 helpAndExitIfAsked(import.meta.url);
 
 const argv = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : fallback;
-};
 const duration = Number(flag('duration', 5));
 const warmup = Number(flag('warmup', 2));
 const reps = Number(flag('reps', 3));

@@ -29,16 +29,12 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
-import { helpAndExitIfAsked } from './usage.mjs';
+import { flag, helpAndExitIfAsked } from './usage.mjs';
 
 helpAndExitIfAsked(import.meta.url);
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const cycles = Number(flag('cycles', 10));
 const kaCycles = Number(flag('ka-cycles', 5));
 const settings = String(flag('migrate', 'on,off')).split(',');

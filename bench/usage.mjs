@@ -14,3 +14,11 @@ export function helpAndExitIfAsked(moduleUrl, argv = process.argv.slice(2)) {
   console.log(header.join('\n'));
   process.exit(0);
 }
+
+/** `--name value` or `--name=value` from the command line, else `fallback`. */
+export function flag(name, fallback, argv = process.argv.slice(2)) {
+  const eq = argv.find((a) => a.startsWith(`--${name}=`));
+  if (eq) return eq.slice(name.length + 3);
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : fallback;
+}

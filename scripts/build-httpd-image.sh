@@ -13,8 +13,7 @@ if ldd "$busybox" >/dev/null 2>&1; then die "$busybox is dynamically linked: ins
 
 tag="reuseport-pod/busybox-httpd:$(pkg_version)"
 fingerprint="$( { sha256sum < "$0"; sha256sum < "$busybox"; } | sha256sum | cut -c1-32)"
-current="$(docker image inspect -f '{{index .Config.Labels "io.reuseport-pod.inputs"}}' "$tag" 2>/dev/null || true)"
-if [ "$current" = "$fingerprint" ]; then
+if image_inputs_current "$tag" "$fingerprint"; then
   say "$tag up to date ($(image_size "$tag"))"
   exit 0
 fi

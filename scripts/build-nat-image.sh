@@ -28,8 +28,7 @@ mapfile -t libs < <({ ldd "$multi"; for so in "$xtdir"/*.so; do ldd "$so"; done;
 
 fingerprint="$( { sha256sum < "$0"; sha256sum < "$multi"; sha256sum < "$busybox"; sha256sum < "$entry"; sha256sum < "$pause"
                   for l in "${libs[@]}" "$xtdir"/*.so; do printf '%s ' "$l"; sha256sum < "$l"; done; } | sha256sum | cut -c1-32)"
-current="$(docker image inspect -f '{{index .Config.Labels "io.reuseport-pod.inputs"}}' "$tag" 2>/dev/null || true)"
-if [ "$current" = "$fingerprint" ]; then
+if image_inputs_current "$tag" "$fingerprint"; then
   say "$tag up to date ($(image_size "$tag"))"
   exit 0
 fi

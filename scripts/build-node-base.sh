@@ -34,8 +34,7 @@ mapfile -t libs < <(ldd "$node_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }
 # Contents only (sha256sum < file), plus the in-image path where the path matters (the libraries).
 fingerprint="$( { sha256sum < "$0"; sha256sum < "$node_bin"; sha256sum < "$busybox"
                   for l in "${libs[@]}"; do printf '%s ' "$l"; sha256sum < "$l"; done; } | sha256sum | cut -c1-32)"
-current="$(docker image inspect -f '{{index .Config.Labels "io.reuseport-pod.inputs"}}' "$tag" 2>/dev/null || true)"
-if [ "$current" = "$fingerprint" ]; then
+if image_inputs_current "$tag" "$fingerprint"; then
   say "$tag up to date (node $node_version, $(image_size "$tag"))"
   exit 0
 fi

@@ -42,3 +42,9 @@ docker_build_report() {
     say "built $tag (${after:7:12}, $(image_size "$tag"))"
   fi
 }
+
+# Images made with `docker import` carry a hash of their inputs in the label io.reuseport-pod.inputs:
+# the same inputs need no rebuild. Usage: if image_inputs_current TAG FINGERPRINT; then ... fi
+image_inputs_current() {
+  [ "$(docker image inspect -f '{{index .Config.Labels "io.reuseport-pod.inputs"}}' "$1" 2>/dev/null || true)" = "$2" ]
+}
