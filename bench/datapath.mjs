@@ -37,7 +37,7 @@ import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { writeSection } from './docs-section.mjs';
-import { daemonJsonProxy, summarize, dockerdProcess, hostPid, measureRounds, median, proxyMode, tree, waitHttp, startConfigs } from './measure.mjs';
+import { daemonJsonProxy, dockerdProcess, hostPid, measureRounds, median, proxyMode, tree, waitHttp, startConfigs, resultRows } from './measure.mjs';
 import { flag, helpAndExitIfAsked } from './usage.mjs';
 
 helpAndExitIfAsked(import.meta.url);
@@ -265,19 +265,7 @@ async function main() {
   const loadAfter = os.loadavg()[0];
 
   // ---- tables ----
-  const summary = {};
-  const rows = [];
-  for (const m of modes) {
-    for (const r of running) {
-      const s = summarize(pool(r.config.id, m));
-      summary[`${m}/${r.config.id}`] = s;
-      rows.push(
-        `| ${m} | ${r.config.label} | ${s.rps.toFixed(0)} (${s.rpsMin.toFixed(0)}–${s.rpsMax.toFixed(0)}) | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ` +
-          `${s.server.toFixed(2)}${r.extra ? ` (nginx ${s.extra.toFixed(2)})` : ''} | ${r.proxies.length ? s.proxy.toFixed(2) : '— (none)'} | ${s.total.toFixed(2)} | ${s.errors} |`,
-      );
-    }
-  }
-  const get = (m, id) => summary[`${m}/${id}`];
+  const { rows, get } = resultRows(modes, running, pool);
   const checks = [];
   const check = (ok, text) => checks.push(`- ${ok ? '✅ met' : '❌ missed'}: ${text}`);
   for (const m of modes) {

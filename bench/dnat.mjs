@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSection } from './docs-section.mjs';
-import { docker, hostPid, measureRounds, summarize, tree, waitHttp, startConfigs } from './measure.mjs';
+import { docker, hostPid, measureRounds, tree, waitHttp, startConfigs, resultRows } from './measure.mjs';
 import { flag, helpAndExitIfAsked } from './usage.mjs';
 
 helpAndExitIfAsked(import.meta.url);
@@ -205,19 +205,7 @@ async function main() {
   const elapsed = (Date.now() - started) / 1000;
   const loadAfter = os.loadavg()[0];
 
-  const summary = {};
-  const rows = [];
-  for (const m of modes) {
-    for (const r of running) {
-      const s = summarize(pool(r.config.id, m));
-      summary[`${m}/${r.config.id}`] = s;
-      rows.push(
-        `| ${m} | ${r.config.label} | ${s.rps.toFixed(0)} (${s.rpsMin.toFixed(0)}–${s.rpsMax.toFixed(0)}) | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ` +
-          `${s.server.toFixed(2)}${r.extra ? ` (nginx ${s.extra.toFixed(2)})` : ''} | ${r.proxies.length ? s.proxy.toFixed(2) : '— (none)'} | ${s.total.toFixed(2)} | ${s.errors} |`,
-      );
-    }
-  }
-  const get = (m, id) => summary[`${m}/${id}`];
+  const { rows, get } = resultRows(modes, running, pool);
   const ratios = modes.map(
     (m) =>
       `- ${m}: DNAT pod / SO_REUSEPORT pod = ${(get(m, 'dnat').rps / get(m, 'reuseport').rps).toFixed(2)}× req/s at ${(get(m, 'dnat').total / get(m, 'reuseport').total).toFixed(2)}× CPU per request; ` +

@@ -320,3 +320,20 @@ export async function startConfigs({ repo, images, cleanup, prefix, configs, bas
   }
   return { running, mode, dockerdArgs, nginxImage };
 }
+
+/** The results table rows (one per mode and configuration) and the summaries behind them, by `${mode}/${id}`. */
+export function resultRows(modes, running, pool) {
+  const summary = {};
+  const rows = [];
+  for (const m of modes) {
+    for (const r of running) {
+      const s = summarize(pool(r.config.id, m));
+      summary[`${m}/${r.config.id}`] = s;
+      rows.push(
+        `| ${m} | ${r.config.label} | ${s.rps.toFixed(0)} (${s.rpsMin.toFixed(0)}–${s.rpsMax.toFixed(0)}) | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ` +
+          `${s.server.toFixed(2)}${r.extra ? ` (nginx ${s.extra.toFixed(2)})` : ''} | ${r.proxies.length ? s.proxy.toFixed(2) : '— (none)'} | ${s.total.toFixed(2)} | ${s.errors} |`,
+      );
+    }
+  }
+  return { rows, get: (m, id) => summary[`${m}/${id}`] };
+}
