@@ -2,7 +2,7 @@
 // engine (DOCKER_HOST points nowhere), real child processes sharing one host port with
 // SO_REUSEPORT, plain HTTP to 127.0.0.1. Processes are checked by pid, from the replicas' own log
 // lines ("listening ... pid N") and from the records the runtime keeps in XDG_STATE_HOME.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -72,6 +72,31 @@ async function loggedPids(pod: string): Promise<Map<string, number[]>> {
   return pids;
 }
 
+// The host's net.ipv4.tcp_migrate_req: the process runtime's pods live in the host's namespace, so
+// whether a closing listener's queued connections move to its siblings is the host's setting.
+const MIGRATE = '/proc/sys/net/ipv4/tcp_migrate_req';
+function hostMigrate(): string | undefined {
+  try {
+    return readFileSync(MIGRATE, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sets the host's tcp_migrate_req to 1 until the test ends (then back); false when not allowed here. */
+function migrateForTest(t: Tap.Test): boolean {
+  const old = hostMigrate();
+  if (old === undefined) return false;
+  if (old === '1') return true;
+  try {
+    writeFileSync(MIGRATE, '1');
+  } catch {
+    return false;
+  }
+  t.teardown(() => writeFileSync(MIGRATE, old));
+  return true;
+}
+
 const lastPid = (pids: Map<string, number[]>, replica: string): number => pids.get(replica)?.at(-1) ?? 0;
 
 interface PsJson {
@@ -114,6 +139,13 @@ t.test('a pod of local processes: create, spread, ps/ls, logs, scale, restart, r
   t.equal(created.code, 0, `create exits 0 (stderr: ${created.stderr.trim()})`);
   t.equal(JSON.parse(created.stdout).replicas.length, 3, 'three replicas made');
   t.match(created.stderr, new RegExp(`Waiting for 3 listeners on port ${port}`), 'waited for the listeners');
+  const warning = /tcp_migrate_req.*scale-down and rollout may reset connections/;
+  if (hostMigrate() === '1') t.notMatch(created.stderr, warning, "the host's tcp_migrate_req is 1: no warning");
+  else {
+    t.match(created.stderr, warning, `the host's tcp_migrate_req is ${hostMigrate() ?? 'missing'}: create says what that costs`);
+    if (hostMigrate() !== undefined) t.match(created.stderr, /sysctl -w net\.ipv4\.tcp_migrate_req=1/, 'and how to set it');
+    t.equal(created.stderr.split('\n').filter((l) => warning.test(l)).length, 1, 'said once');
+  }
 
   await t.test('300 new connections reach all 3 replicas', async (t) => {
     assertSpread(t, await spread(port, 300), [1, 2, 3], 300, 0.2);
@@ -161,13 +193,18 @@ t.test('a pod of local processes: create, spread, ps/ls, logs, scale, restart, r
     assertSpread(t, await spread(port, 200), [1, 2], 200, 0.2);
   });
 
-  await t.test('rollout to a new environment fails no request', async (t) => {
+  await t.test('rollout to a new environment: no request fails with the host migrating queued connections', async (t) => {
+    // Without tcp_migrate_req=1 the kernel resets what waits in a closing listener's queue: then
+    // only "never refused, never a wrong answer" holds (a listener is always there).
+    const lossless = migrateForTest(t);
+    if (!lossless && process.env['CI'] === 'true') t.fail(`CI runs as root and must be able to set ${MIGRATE} for this test`);
     const load = startLoad({ port, mode: 'connection-per-request', concurrency: 4, maxDurationMs: 60_000 });
     const rolled = await cli(['rollout', POD, '--env', 'COLOR=blue']);
     const report = await load.stop();
     t.equal(rolled.code, 0, `rollout exits 0 (stderr: ${rolled.stderr.trim()})`);
     t.ok(report.requests > 0, `${report.requests} requests during the rollout`);
-    t.equal(report.failed, 0, `no failed request (${JSON.stringify(report.failures)})`);
+    if (lossless) t.equal(report.failed, 0, `no failed request (${JSON.stringify(report.failures)})`);
+    else t.same(Object.keys(report.failures).filter((k) => k !== 'ECONNRESET'), [], `the host's tcp_migrate_req cannot be set here: only resets of queued connections (${JSON.stringify(report.failures)})`);
     const inspected = await cli(['inspect', POD]);
     t.same(JSON.parse(inspected.stdout).spec.env, { COLOR: 'blue' }, 'the pod records the new environment');
     const { replicas } = await ps(POD);

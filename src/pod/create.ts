@@ -36,6 +36,21 @@ export interface CreateResult {
 // which makes scale-down lossless. Per network namespace, so it is set on the sandbox only.
 const POD_SYSCTLS = { 'net.ipv4.tcp_migrate_req': '1' };
 
+/**
+ * A runtime without a namespace per pod (local processes) gives the pod the host's sysctls. Said
+ * once, when create has succeeded, with the way out; the host's value is the user's to change, not ours.
+ */
+function warnUnmetSysctls(ctx: PodContext): void {
+  const unmet = ctx.runtime.unmetSysctls?.(POD_SYSCTLS) ?? {};
+  if (!('net.ipv4.tcp_migrate_req' in unmet)) return;
+  const host = unmet['net.ipv4.tcp_migrate_req'];
+  ctx.warn(
+    host === undefined
+      ? "this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): scale-down and rollout may reset connections waiting in a closing replica's queue"
+      : `the pod shares the host's network namespace, where net.ipv4.tcp_migrate_req is ${host}: scale-down and rollout may reset connections waiting in a closing replica's queue; to make them lossless, run \`sysctl -w net.ipv4.tcp_migrate_req=1\` as root (it applies to the whole host)`,
+  );
+}
+
 function exists(name: string, replicas: number): PodError {
   return new PodError(
     `pod "${name}" already exists (${replicas} replica${replicas === 1 ? '' : 's'}); use \`reuseport-pod scale ${name} --replicas N\`, or \`reuseport-pod rm ${name}\` first`,
@@ -110,6 +125,8 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       throwIfAborted(ctx.signal);
       await waitReady(ctx, spec, sandboxId, spec.replicas, replicas, options.waitTimeoutMs);
       const rules = dnat ? await publishBackends(ctx, spec.name, sandboxId, storedSpec(spec)) : undefined;
+      // Once the pod serves: a create that fails has a better line to say than this one.
+      warnUnmetSysctls(ctx);
 
       return {
         mode: dnat ? 'dnat' : 'reuseport',

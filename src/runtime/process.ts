@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { packageVersion } from '../package-info.ts';
 import { ExitCode, PodError, usageError } from '../pod/errors.ts';
+import { unmetHostSysctls } from './host-sysctls.ts';
 import { assertRunnable, requireCommand } from './process-command.ts';
 import { isRunning, signalGroup, signalProcess } from './process-pids.ts';
 import { ProcessStore, type ProcessRecord, type RunState } from './process-store.ts';
@@ -131,6 +132,10 @@ export class ProcessRuntime implements Runtime {
       cwd: process.cwd(),
     });
     return record.id;
+  }
+
+  unmetSysctls(sysctls: Record<string, string>): Record<string, string | undefined> {
+    return unmetHostSysctls(sysctls);
   }
 
   stopPodSandbox(id: string, timeoutS: number): Promise<void> {

@@ -150,6 +150,13 @@ export interface Runtime {
    */
   parts?(): Runtime[];
 
+  /**
+   * Present on runtimes whose pods share the host's network namespace (local processes), which
+   * cannot take sysctls per pod: the sandbox's sysctls the host lacks, with the host's value
+   * (undefined: this kernel has no such sysctl). runPodSandbox leaves the host's values alone.
+   */
+  unmetSysctls?(sysctls: Record<string, string>): Record<string, string | undefined>;
+
   /** Container events (start, die, destroy, ...) of containers carrying these labels, as they happen. */
   events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>>;
 

@@ -1,6 +1,8 @@
 // The host's firewall as text, to prove that a tool run changed nothing there: `iptables-save` and
 // `nft list ruleset` of the host's network namespace, without what changes by itself (counters,
-// the "Generated on <date>" comments).
+// the "Generated on <date>" comments). Rules are compared as a multiset, never in order: dockerd
+// puts its FORWARD jumps back on top whenever it creates a network, and Podman's netavark puts its
+// own there too, so the order depends on what ran last on the machine, not on what the tool did.
 import { execFile } from 'node:child_process';
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -33,4 +35,16 @@ export function missingFrom(a: string[], b: string[]): string[] {
     else out.push(l);
   }
   return out;
+}
+
+export interface RuleChange {
+  /** Rules in `before` that `after` no longer has (as many times as they went). */
+  gone: string[];
+  /** Rules in `after` that `before` did not have (as many times as they came). */
+  added: string[];
+}
+
+/** What changed between two readings, order aside; empty both ways means the same rules. */
+export function ruleChange(before: string[], after: string[]): RuleChange {
+  return { gone: missingFrom(before, after), added: missingFrom(after, before) };
 }
