@@ -105,7 +105,10 @@ if (unavailable !== null) {
     // tearing the container down (network namespace, mounts), which grows with machine load.
     const exitedAfter = Date.parse(state.FinishedAt) - before;
     t.comment(`docker stop returned after ${ms.toFixed(0)} ms; pause had exited ${exitedAfter} ms after the call`);
-    t.ok(ms < 3000, `docker stop took ${ms.toFixed(0)} ms (< 3000)`);
+    // What tells a clean stop from a `sleep` PID 1 is the 10 s SIGKILL; the bound leaves room for
+    // a loaded machine's teardown, the exit code and FinishedAt say the rest.
+    t.ok(ms < 8000, `docker stop took ${ms.toFixed(0)} ms (< 8000, far from the 10 s kill)`);
+    t.ok(exitedAfter < 5000, `pause exited ${exitedAfter} ms after the stop call (< 5000)`);
     t.equal(state.Running, false);
     t.equal(state.ExitCode, 0, 'exit code 0 after SIGTERM');
   });
@@ -137,8 +140,9 @@ if (unavailable !== null) {
             `console.log(JSON.stringify(r))`,
         ),
       );
-    // The shell exits at once; its `sleep 1` children become orphans.
-    await docker('exec', peer, 'sh', '-c', 'for i in 1 2 3; do sleep 1 </dev/null >/dev/null 2>&1 & done; exit 0');
+    // The shell exits at once; its `sleep 5` children become orphans. 5 s: they must still be there
+    // when the next exec (a node start, slow on a loaded machine) reads /proc.
+    await docker('exec', peer, 'sh', '-c', 'for i in 1 2 3; do sleep 5 </dev/null >/dev/null 2>&1 & done; exit 0');
     const before = await ps();
     t.equal(before.find(([pid]) => pid === 1)?.[3], 'pause', 'pause is PID 1 of the namespace');
     const orphans = before.filter(([, ppid, , comm]) => comm === 'sleep' && ppid === 1);
@@ -148,7 +152,7 @@ if (unavailable !== null) {
       'the orphans to be reaped',
       ps,
       (list) => !list.some(([pid]) => orphans.some(([o]) => o === pid)),
-      10_000,
+      20_000,
     );
     t.notOk(after.some(([, , state]) => state === 'Z'), `no zombies: ${JSON.stringify(after)}`);
     t.equal((await inspect<State>(sandbox, '.State')).Running, true, 'pause still running');

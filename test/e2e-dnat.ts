@@ -18,7 +18,7 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cli, cliPath, ownPods, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
-import { docker, ensureImages, exampleImage, httpdImage, inspect, natImage, sleep, waitFor } from './helpers/docker.ts';
+import { docker, ensureImages, exampleImage, httpdImage, inspect, natImage, pauseImage, sleep, waitFor } from './helpers/docker.ts';
 import { hostRules, ruleChange } from './helpers/host-rules.ts';
 import { freePort } from './helpers/http-client.ts';
 import { describe, startLoad, type LoadReport } from './helpers/load.ts';
@@ -34,6 +34,21 @@ interface PodFacts {
   marks: string[];
 }
 const made = new Map<string, PodFacts>();
+
+/**
+ * The first container on a user-defined network after boot makes the engine add chains it keeps
+ * for good (Podman's netavark: empty NETAVARK_ISOLATION_1/2). They are the engine's, not the
+ * pod's: made here, before the baseline, so that the comparison sees only what the tool changed.
+ */
+async function warmUpEngineChains(): Promise<void> {
+  const net = `e2e-dnat-warmup-${process.pid}`;
+  await docker('network', 'create', '--label', 'io.reuseport-pod.test=1', net);
+  try {
+    await docker('run', '--rm', '--network', net, '--label', 'io.reuseport-pod.test=1', pauseImage, '--version');
+  } finally {
+    await docker('network', 'rm', net).catch(() => undefined);
+  }
+}
 
 async function create(t: Tap.Test, pod: string, image: string, replicas: number, env: string[] = []): Promise<number> {
   const port = await freePort();
@@ -93,10 +108,16 @@ t.test('--mode dnat', async (t) => {
   await ensureImages('pause', 'node-base', 'example', 'nat', 'httpd');
   await docker('tag', exampleImage, APP);
   await ownPods(t, Object.values(PODS));
-  t.teardown(async () => {
+  const removeNetworks = async (): Promise<void> => {
     for (const pod of Object.values(PODS)) await docker('network', 'rm', `${pod}-net`).catch(() => undefined);
+  };
+  t.teardown(async () => {
+    await removeNetworks();
     await docker('rmi', APP).catch(() => undefined);
   });
+  // A run killed before its teardown may have left a pod's network (and its bridge's rules).
+  await removeNetworks();
+  await warmUpEngineChains();
   const before = await hostRules().catch((err: Error) => err);
 
   t.test('a bad mode is a usage error', async (t) => {

@@ -141,8 +141,8 @@ interface Teardown {
 /**
  * Containers made through this object carry TEST_LABEL plus a label unique to it, and are all
  * removed (with `docker rm -f`, found by that label, so that even a container whose `docker run`
- * failed half-way goes) in t.teardown, whether the test passed or not. Test files run in parallel:
- * the unique label keeps one file's teardown away from another's containers.
+ * failed half-way goes) in t.teardown, whether the test passed or not. Another checkout may run its
+ * tests on the same engine: the unique label keeps one run's teardown away from another's containers.
  */
 export class TestContainers {
   readonly runLabel = `io.reuseport-pod.test.run=${randomBytes(6).toString('hex')}`;
