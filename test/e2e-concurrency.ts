@@ -40,7 +40,7 @@ t.test('two writers at once, real engine', async (t) => {
       const loser = results.find((r) => r.code !== 0);
       const lastLine = loser?.stderr.trim().split('\n').at(-1) ?? '';
       t.match(lastLine, new RegExp(`^reuseport-pod: pod "${pod}" already exists`), `round ${round}: the other says the pod already exists: ${lastLine}`);
-      t.same(await podContainers(pod), [`${pod}-1`, `${pod}-2`, `${pod}-sandbox`, `${pod}-state-1`], `round ${round}: exactly one pod: sandbox, 2 replicas, one state record, no lock`);
+      t.same(await podContainers(pod), [`${pod}-1`, `${pod}-2`, `${pod}-sandbox`, `${pod}-state-g1`], `round ${round}: exactly one pod: sandbox, 2 replicas, one state record, no lock`);
       const answers = await spread(port, 40);
       t.same([...answers.keys()].sort(), hellos(pod, [1, 2]), `round ${round}: both replicas answer`);
     }

@@ -99,7 +99,7 @@ t.test('with a real engine', async (t) => {
     const samePort = await cli(['create', 'e2e-err-c', '--port', `127.0.0.1:${port}:8080`]);
     oneLineError(t, samePort, CONFLICT, /already in use/, 'port held by another pod');
     t.same(await podContainers('e2e-err-c'), [], 'the failed pod left nothing');
-    t.same(await podContainers('e2e-err-b'), ['e2e-err-b-1', 'e2e-err-b-sandbox', 'e2e-err-b-state-1'], 'the first pod is untouched');
+    t.same(await podContainers('e2e-err-b'), ['e2e-err-b-1', 'e2e-err-b-sandbox', 'e2e-err-b-state-g1'], 'the first pod is untouched');
   });
 
   t.test('replicas that exit instead of listening: create fails half-way and removes what it made', async (t) => {

@@ -101,7 +101,7 @@ t.test('create, scale, ps/ls, logs, rm', async (t) => {
     t.same(JSON.parse(up.stdout).added, [`${POD}-4`, `${POD}-5`]);
     assertSpread(t, await spread(port, 300), POD, [1, 2, 3, 4, 5], 300, 0.1);
     t.same(await podContainers(POD, 'replica'), [`${POD}-1`, `${POD}-2`, `${POD}-3`, `${POD}-4`, `${POD}-5`]);
-    t.same(await podContainers(POD, 'state'), [`${POD}-state-2`], 'the desired count is recorded once, newest generation only');
+    t.same(await podContainers(POD, 'state'), [`${POD}-state-g2`], 'the desired count is recorded once, newest generation only');
     t.same(await podContainers(POD, 'lock'), [], 'no lock is left behind');
 
     const down = await cli(['scale', POD, '--replicas', '1', '--json']);

@@ -8,8 +8,8 @@
 //     and reported;
 //   - kill -9 of one replica's process (a crash): the others keep answering, the restart policy
 //     brings it back;
-//   - a rollout to an image whose process exits: it stops, says so, the old replicas keep serving
-//     (0 failed requests meanwhile) and nothing is left behind.
+//   - a rollout to an image whose process exits: it fails, rolls back (the old spec recorded again), says so,
+//     the old replicas keep serving (0 failed requests meanwhile) and nothing is left behind.
 import t from 'tap';
 import { cli, ps, forceRemovePod, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
 import { docker, ensureImages, exampleImage, inspect, nodeBaseImage, sleep, waitFor } from './helpers/docker.ts';
@@ -158,7 +158,7 @@ t.test('lossless operations under load', async (t) => {
     t.same([...answers.keys()].sort(), names(pod, [1, 2, 3]).map((n) => `Hello from ${n}`), 'all three answer again');
   });
 
-  t.test('a rollout to an image that exits stops, keeps the old replicas serving, leaves nothing', async (t) => {
+  t.test('a rollout to an image that exits stops, rolls back, keeps the old replicas serving, leaves nothing', async (t) => {
     const pod = PODS.fail;
     const port = await create(t, pod, 3);
     const before = await podContainers(pod);
@@ -166,14 +166,17 @@ t.test('lossless operations under load', async (t) => {
     const { result, report } = await underLoad(port, 'connection-per-request', () => cli(['rollout', pod, '--image', nodeBaseImage, '--wait-timeout', '30']));
     t.not(result.code, 0, `rollout fails (exit ${result.code})`);
     t.equal(result.stdout, '', 'nothing on stdout');
-    t.match(result.stderr, new RegExp(`rollout of "${pod}" stopped after replacing 0 of 3 replicas; the other 3 keep serving ${exampleImage.replace(/[.]/g, '\\.')}`), 'says it stopped and what still serves');
-    t.match(result.stderr, /exited .*before it was listening/, 'says why');
+    const esc = (s: string): string => s.replace(/[.]/g, '\\.');
+    t.match(result.stderr, new RegExp(`rollout of "${pod}" to ${esc(nodeBaseImage)} failed: replica ${pod}-4 exited .*before it was listening`), 'says it failed and why');
+    t.match(result.stderr, new RegExp(`rolled back: the pod runs ${esc(exampleImage)} again \\(no replica had been replaced\\)`), 'says it went back and what serves');
     t.notMatch(result.stderr, /^\s+at /m, 'no stack trace');
     t.comment(describe(report));
     t.equal(report.failed, 0, `no request failed meanwhile${report.failed ? `: ${failuresOf(report)}` : ''}`);
     const answers = await spread(port, 60);
     t.same([...answers.keys()].sort(), names(pod, [1, 2, 3]).map((n) => `Hello from ${n}`), 'the old replicas all serve');
-    t.same(await podContainers(pod), before, `no extra containers left (${before.join(', ')})`);
+    const withoutRecords = (names: string[]): string[] => names.filter((n) => !n.startsWith(`${pod}-state-`));
+    t.same(withoutRecords(await podContainers(pod)), withoutRecords(before), `no extra containers left (${before.join(', ')})`);
+    t.equal(JSON.parse((await cli(['inspect', pod])).stdout).spec.image, exampleImage, 'the pod records the old image again');
     t.same((await ps(pod)).map((r) => r.image), [exampleImage, exampleImage, exampleImage], 'still the old image');
   });
 });

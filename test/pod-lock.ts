@@ -71,7 +71,7 @@ t.test('the lock, interleavings that real processes hit rarely (scripted engine)
   t.test('a name held by a container that is not our lock is reported, not waited on forever', async (t) => {
     const { ctx } = scriptedEngine({ create: ['conflict'], locks: [[]], named: 'foreign' });
     const started = Date.now();
-    await t.rejects(withPodLock(ctx, 'p', { image: 'x', waitMs: 5_000 }, async () => 'ran'), { message: /a container named "p-lock" exists and was not made by reuseport-pod/ });
+    await t.rejects(withPodLock(ctx, 'p', { image: 'x', waitMs: 5_000 }, async () => 'ran'), { message: /a container named "p-lock" already exists and was not made by reuseport-pod/ });
     t.ok(Date.now() - started < 10_000, 'within the wait bound');
   });
 

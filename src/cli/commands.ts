@@ -1,4 +1,5 @@
 // One function per verb: parse the flags, call the pod layer, print the result.
+import { DEFAULT_MONITOR_S } from '../pod/monitor.ts';
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildAppImage, OFFICIAL_BASE, localBase } from '../pod/build-app.ts';
@@ -13,7 +14,7 @@ import { rolloutPod } from '../pod/rollout.ts';
 import { scalePod } from '../pod/scale.ts';
 import { supervise } from '../pod/supervise.ts';
 import { requirePod } from '../pod/observe.ts';
-import { inspectPod, listPods, podProcesses } from '../pod/status.ts';
+import { inspectPod, listPods, podProcesses, podStateNote } from '../pod/status.ts';
 import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parseMode, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { isProcessRuntime } from '../runtime/index.ts';
@@ -23,6 +24,7 @@ import type { Io } from './io.ts';
 
 export type ContextFactory = (command: Command) => PodContext;
 
+const MONITOR_HELP = 'seconds each new replica must stay up after it listens: one that exits or restarts in that window fails the command (0: no window)';
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 const json = (io: Io, value: unknown): void => io.out(JSON.stringify(value, null, 2));
 
@@ -41,6 +43,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--sandbox-image <image>', 'image of the sandbox container', DEFAULT_SANDBOX_IMAGE)
     .option('--stop-timeout <s>', 'seconds a replica gets to drain after SIGTERM', String(DEFAULT_STOP_TIMEOUT_S))
     .option('--wait-timeout <s>', 'seconds to wait for every replica to listen', '60')
+    .option('--monitor <s>', MONITOR_HELP, String(DEFAULT_MONITOR_S))
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExamples:\n  reuseport-pod create web --port 80:8080 --replicas 3\n  reuseport-pod create web --runtime process --port 8080 --replicas 3 -- node server.js\n  curl http://127.0.0.1/')
     .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
@@ -56,7 +59,8 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
         mode: parseMode(o['mode']),
       };
       const waitTimeoutMs = parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000;
-      const result = await createPod(ctx, spec, { sandboxImage: String(o['sandboxImage']), waitTimeoutMs });
+      const monitorMs = parseSeconds(o['monitor'], '--monitor') * 1000;
+      const result = await createPod(ctx, spec, { sandboxImage: String(o['sandboxImage']), waitTimeoutMs, monitorMs });
       if (o['json']) return json(io, result);
       const [first] = spec.ports;
       io.out(`pod ${result.name}: ${plural(result.replicas.length, 'replica')} of ${result.image} listening on ${result.ports.join(', ')}${result.mode === 'dnat' ? ' (mode dnat)' : ''} (ready in ${result.seconds.toFixed(1)} s)`);
@@ -69,13 +73,15 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .argument('<name>', 'pod name')
     .requiredOption('-r, --replicas <n>', `number of replicas, 1-${MAX_REPLICAS}`)
     .option('--wait-timeout <s>', 'seconds to wait for new replicas to listen', '60')
+    .option('--monitor <s>', MONITOR_HELP, String(DEFAULT_MONITOR_S))
     .option('--json', 'print the result as JSON')
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const result = await scalePod(context(cmd), parsePodName(rawName), parseReplicas(o['replicas']), {
         waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
+        monitorMs: parseSeconds(o['monitor'], '--monitor') * 1000,
       });
       if (o['json']) return json(io, result);
-      const changes = [result.added.length ? `added ${result.added.join(', ')}` : '', result.removed.length ? `removed ${result.removed.join(', ')}` : ''].filter(Boolean);
+      const changes = [result.added.length ? `added ${result.added.join(', ')}` : '', result.removed.length ? `removed ${result.removed.join(', ')}` : '', result.replaced.length ? `replaced ${result.replaced.map((r) => `${r.old} -> ${r.new}`).join(', ')}` : ''].filter(Boolean);
       io.out(`pod ${result.name}: ${result.from} -> ${plural(result.to, 'replica')}${changes.length ? ` (${changes.join('; ')})` : ' (nothing to do)'}`);
     });
 
@@ -89,7 +95,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       if (o['json']) return json(io, { pod, replicas });
       io.out(table(['NAME', 'STATE', 'RESTARTS', 'UPTIME', 'IMAGE'], replicas.map((r) => [r.name, r.health === 'ok' || r.health === 'down' ? r.state : `${r.state} (${r.health})`, String(r.restarts), duration(r.uptimeSeconds), r.image])));
       if (pod.rules) io.out(`mode dnat: NAT rules in the sandbox's namespace:\n${pod.rules.map((l) => `  ${l}`).join('\n')}`);
-      if (pod.state !== 'running') io.err(`pod ${pod.name} is ${pod.state}: ${pod.ready}/${pod.desired} replicas listening, sandbox ${pod.sandbox}; \`reuseport-pod repair ${pod.name}\` fixes it`);
+      if (pod.state !== 'running') io.err(podStateNote(pod));
     });
 
   program
@@ -136,6 +142,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('-e, --env <key=value>', 'the new environment, replacing the current one (repeatable)', collect)
     .option('--max-surge <n>', 'replicas replaced at a time', '1')
     .option('--wait-timeout <s>', 'seconds to wait for each new replica to listen', '60')
+    .option('--monitor <s>', `${MONITOR_HELP}; a failed rollout puts the previous spec back and exits non-zero`, String(DEFAULT_MONITOR_S))
     .option('--json', 'print the result as JSON')
     .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const ctx = context(cmd);
@@ -143,6 +150,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       const options = {
         maxSurge: parseReplicas(o['maxSurge'], '--max-surge'),
         waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
+        monitorMs: parseSeconds(o['monitor'], '--monitor') * 1000,
         ...(image ? { image } : {}),
         ...(o['env'] ? { env: parseEnv(o['env']) } : {}),
       };
@@ -163,8 +171,11 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--json', 'print the result as JSON')
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const result = await repairPod(context(cmd), parsePodName(rawName), { waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000 });
-      if (o['json']) return json(io, result);
-      io.out(result.actions.length === 0 ? `pod ${result.name}: healthy, nothing to repair` : `pod ${result.name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
+      if (o['json']) json(io, result);
+      else if (result.actions.length > 0) io.out(`pod ${result.name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
+      else if (result.problems.length === 0) io.out(`pod ${result.name}: healthy, nothing to repair`);
+      // What repair cannot fix is not "healthy": exit non-zero, saying what it is.
+      if (result.problems.length > 0) throw new PodError(`pod ${result.name} is not serving fully: ${result.problems.join('; ')}`, ExitCode.notReady);
     });
 
   program

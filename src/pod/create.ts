@@ -2,15 +2,17 @@
 // namespace, then wait until every replica listens. Any failure removes what this call made.
 import { DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { engineMessage, isPortTaken, statusOf } from '../runtime/docker-errors.ts';
+import { nameConflict } from './conflict.ts';
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { createPodNetwork, DNAT_SYSCTLS, dnatRuntime, isDnat, publishBackends } from './dnat.ts';
 import { assertHostPortsFree, engineIsLocal } from './host-ports.ts';
 import { ensureAppImage, ensureNatImage, ensureSandboxImage } from './images.ts';
+import { monitorReplicas } from './monitor.ts';
 import { withPodLock } from './lock.ts';
-import { networkName, sandboxLabels, sandboxName, storedSpec } from './names.ts';
+import { LABEL, networkName, sandboxLabels, sandboxName, storedSpec } from './names.ts';
 import { writeState } from './state.ts';
-import { observePod } from './observe.ts';
+import { isIncomplete, observePod, type ObservedPod } from './observe.ts';
 import { startReplicas, waitReady, type StartedReplica } from './replicas.ts';
 import { formatPort, type PodSpec } from './spec.ts';
 import { Undo } from './undo.ts';
@@ -18,6 +20,8 @@ import { Undo } from './undo.ts';
 export interface CreateOptions {
   sandboxImage?: string;
   waitTimeoutMs: number;
+  /** Every replica must stay up this long after it listens (0: no window). */
+  monitorMs?: number;
 }
 
 export interface CreateResult {
@@ -51,9 +55,17 @@ function warnUnmetSysctls(ctx: PodContext): void {
   );
 }
 
-function exists(name: string, replicas: number): PodError {
+/** Says what runs, not what was asked: a pod of 3 with 0 replicas left is not "3 replicas". */
+function exists(pod: ObservedPod): PodError {
+  const { name } = pod;
+  if (isIncomplete(pod)) {
+    const way = pod.recorded ? `\`reuseport-pod repair ${name}\` completes it, \`reuseport-pod rm ${name}\` removes it` : `\`reuseport-pod rm ${name}\` removes what is left`;
+    return new PodError(`pod "${name}" already exists, incomplete (a command on it was interrupted); ${way}`, ExitCode.conflict);
+  }
+  const n = pod.replicas.length;
+  const desired = pod.desired === n ? '' : ` of ${pod.desired} desired`;
   return new PodError(
-    `pod "${name}" already exists (${replicas} replica${replicas === 1 ? '' : 's'}); use \`reuseport-pod scale ${name} --replicas N\`, or \`reuseport-pod rm ${name}\` first`,
+    `pod "${name}" already exists (${n} replica${n === 1 ? '' : 's'}${desired}); use \`reuseport-pod scale ${name} --replicas N\`, or \`reuseport-pod rm ${name}\` first`,
     ExitCode.conflict,
   );
 }
@@ -73,9 +85,11 @@ export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string):
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause ?? err;
     if (statusOf(cause) === 409) {
-      const other = await observePod(ctx.runtime, spec.name);
-      if (other) throw exists(spec.name, other.desired);
-      throw new PodError(`a container named "${config.name}" already exists and was not made by reuseport-pod; remove or rename it, or choose another pod name`, ExitCode.conflict);
+      // This pod's own sandbox (a create that raced this one), or someone else's name.
+      const named = await ctx.runtime.containerStatus(config.name).catch(() => undefined);
+      const other = named?.labels[LABEL.pod] === spec.name ? await observePod(ctx.runtime, spec.name) : undefined;
+      if (other) throw exists(other);
+      throw await nameConflict(ctx.runtime, config.name, err);
     }
     if (isPortTaken(cause)) {
       const ports = spec.ports.map(formatPort).join(', ');
@@ -94,7 +108,7 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   const started = Date.now();
   await ctx.runtime.info(); // "engine down" before anything else
   const existing = await observePod(ctx.runtime, spec.name);
-  if (existing) throw exists(spec.name, existing.desired);
+  if (existing) throw exists(existing);
 
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
   const dnat = isDnat(spec);
@@ -104,11 +118,14 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   return withPodLock(ctx, spec.name, { image: sandboxImage }, async () => {
     // Checked again under the lock: a concurrent create of the same pod may have just finished.
     const raced = await observePod(ctx.runtime, spec.name);
-    if (raced) throw exists(spec.name, raced.desired);
+    if (raced) throw exists(raced);
     // Under the lock: a concurrent create of this pod must be told "exists", not "port taken".
     if (engineIsLocal(ctx.runtime.endpoint)) await assertHostPortsFree(spec.ports);
     const undo = new Undo(ctx.runtime);
     try {
+      // Desired state first, as Compose and the kubelet do: a create killed at any later step
+      // leaves a pod that says what it should run, which `repair` completes and `rm` removes.
+      undo.record(await writeState(ctx, spec.name, sandboxImage, { spec: storedSpec(spec), replicas: spec.replicas }));
       if (dnat) {
         ctx.progress(`Creating network ${networkName(spec.name)} ...`);
         undo.networkMade(await createPodNetwork(ctx, spec.name));
@@ -116,7 +133,6 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);
       const sandboxId = await runSandbox(ctx, spec, sandboxImage);
       undo.sandboxMade(sandboxId);
-      undo.record(await writeState(ctx, spec.name, sandboxImage, { spec: storedSpec(spec), replicas: spec.replicas }));
       throwIfAborted(ctx.signal);
 
       ctx.progress(`Starting ${spec.replicas} replica${spec.replicas === 1 ? '' : 's'} of ${spec.image} ...`);
@@ -124,6 +140,7 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       const replicas = await startReplicas(ctx, spec.name, spec, sandboxId, numbers, undo);
       throwIfAborted(ctx.signal);
       await waitReady(ctx, spec, sandboxId, spec.replicas, replicas, options.waitTimeoutMs);
+      await monitorReplicas(ctx, replicas, options.monitorMs ?? 0);
       const rules = dnat ? await publishBackends(ctx, spec.name, sandboxId, storedSpec(spec)) : undefined;
       // Once the pod serves: a create that fails has a better line to say than this one.
       warnUnmetSysctls(ctx);

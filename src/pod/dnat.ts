@@ -13,7 +13,7 @@ import type { HelperConfig, Runtime } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { ensureNatImage } from './images.ts';
-import { LABEL, networkName, replicaNumber, type StoredSpec } from './names.ts';
+import { LABEL, natHelperName, networkName, replicaNumber, type StoredSpec } from './names.ts';
 
 export const DNAT_CHAIN = 'RPOD-DNAT';
 export const MASQ_CHAIN = 'RPOD-MASQ';
@@ -72,7 +72,7 @@ export function backendsOf(rules: string[]): Backend[] {
 
 function helperConfig(pod: string, cmd: string[], env: Record<string, string>): HelperConfig {
   return {
-    name: `${pod}-nat-${randomBytes(3).toString('hex')}`,
+    name: natHelperName(pod, randomBytes(3).toString('hex')),
     image: DEFAULT_NAT_IMAGE,
     labels: { [LABEL.pod]: pod, [LABEL.role]: 'nat' },
     cmd,
@@ -212,7 +212,7 @@ export async function createPodNetwork(ctx: PodContext, pod: string): Promise<st
     const cause = (err as { cause?: { statusCode?: number } }).cause;
     if (cause?.statusCode === 409 || /already exists/i.test(String((err as Error).message))) {
       const ours = await runtime.listNetworks({ [LABEL.pod]: pod });
-      if (ours.includes(name)) return name; // left by an interrupted run of this pod: reuse it
+      if (ours.some((n) => n.name === name)) return name; // left by an interrupted run of this pod: reuse it
       throw new PodError(`a network named "${name}" already exists and was not made by reuseport-pod; remove it or choose another pod name`, ExitCode.conflict, { cause: err });
     }
     throw err;
@@ -223,7 +223,7 @@ export async function createPodNetwork(ctx: PodContext, pod: string): Promise<st
 /** Removes every network labelled with the pod (none for reuseport pods, or on engines without networks). */
 export async function removePodNetworks(runtime: Runtime, pod: string): Promise<string[]> {
   if (!runtime.listNetworks || !runtime.removeNetwork) return [];
-  const names = await runtime.listNetworks({ [LABEL.pod]: pod });
+  const names = (await runtime.listNetworks({ [LABEL.pod]: pod })).map((n) => n.name);
   for (const name of names) await runtime.removeNetwork(name);
   return names;
 }

@@ -2,41 +2,19 @@
 // creating `<pod>-lock` an atomic test-and-set: two `scale`s, a `rollout` and the supervisor then
 // take turns instead of undoing each other's work. A lock whose holder died is broken.
 import { hostname } from 'node:os';
+import { heldHere, lockIsStale } from './lock-stale.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { statusOf } from '../runtime/docker-errors.ts';
 import type { ContainerSummary } from '../runtime/runtime.ts';
+import { nameConflict } from './conflict.ts';
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { LABEL, lockName } from './names.ts';
-
-const STALE_MS = 15 * 60 * 1000;
-
-/** Pods whose lock this process holds right now: a lock naming this process but not here was left behind. */
-const heldHere = new Set<string>();
 
 export interface LockOptions {
   /** Any local image (the sandbox's): the lock is a never-started container. */
   image: string;
   waitMs?: number;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A lock is stale when its holder ran on this host and is gone, or when it is very old. */
-function isStale(lock: ContainerSummary, now: number): boolean {
-  const [host, pid] = (lock.labels[LABEL.holder] ?? '').split(':');
-  // Left by this very process (a release the engine did not take, e.g. while it restarted).
-  if (host === hostname() && Number(pid) === process.pid && !heldHere.has(lock.labels[LABEL.pod] ?? '')) return true;
-  if (host === hostname() && Number(pid) > 0 && !isAlive(Number(pid))) return true;
-  const since = Date.parse(lock.labels[LABEL.since] ?? '');
-  return Number.isNaN(since) || now - since > STALE_MS;
 }
 
 async function currentLock(ctx: PodContext, pod: string): Promise<ContainerSummary | undefined> {
@@ -59,7 +37,7 @@ async function acquire(ctx: PodContext, pod: string, options: LockOptions): Prom
       if (statusOf((err as { cause?: unknown }).cause) !== 409) throw err;
     }
     const held = await currentLock(ctx, pod);
-    if (held && isStale(held, Date.now())) {
+    if (held && lockIsStale(held)) {
       ctx.warn(`breaking a stale lock on pod "${pod}" (held by ${held.labels[LABEL.holder] ?? 'unknown'} since ${held.labels[LABEL.since] ?? '?'})`);
       await ctx.runtime.removeContainer(held.id);
       continue;
@@ -69,7 +47,7 @@ async function acquire(ctx: PodContext, pod: string, options: LockOptions): Prom
       // name is taken by a container without our labels: not ours to remove.
       const named = await ctx.runtime.containerStatus(lockName(pod)).catch(() => undefined);
       if (!named || (named.labels[LABEL.role] === 'lock' && named.labels[LABEL.pod] === pod)) continue;
-      throw new PodError(`a container named "${lockName(pod)}" exists and was not made by reuseport-pod; remove or rename it`, ExitCode.conflict);
+      throw await nameConflict(ctx.runtime, lockName(pod));
     }
     if (Date.now() > deadline) {
       throw new PodError(

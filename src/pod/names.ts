@@ -12,6 +12,8 @@ export const LABEL = {
   specHash: 'io.reuseport-pod.spec-hash',
   /** On the state record: the pod's desired replica count and the record's generation. */
   replicas: 'io.reuseport-pod.replicas',
+  /** On the state record a rollout writes: the spec it replaces, which a failed rollout goes back to. */
+  previousSpec: 'io.reuseport-pod.previous-spec',
   generation: 'io.reuseport-pod.generation',
   /** On the lock: who holds it (host:pid) and since when. */
   holder: 'io.reuseport-pod.holder',
@@ -26,14 +28,31 @@ export const LABEL = {
  */
 export type Role = 'sandbox' | 'replica' | 'state' | 'lock' | 'nat' | 'network';
 
+// Every object of pod P is named P + one suffix: `-<n>` (a replica: the only names that end in a
+// dash and a number), `-sandbox`, `-lock`, `-net`, `-state-g<generation>`, `-nat-<6 hex>`. Two pods'
+// objects could share a name only if one pod's name were the other's plus the start of a suffix,
+// and the rest of that suffix were itself a suffix beginning with a dash. Only `-state-g<n>` and
+// `-nat-<hex>` have a second dash, and what follows it (`-g<n>`, `-<6 hex>`) is no suffix (a
+// replica number has at most 3 digits). So no pod name can collide with another pod's objects,
+// whatever dashes it has (test/pod-names.ts checks it). Releases up to 0.1.0 named state records
+// `P-state-<n>`, which is replica <n> of a pod called `P-state`: those are still read (by their
+// labels), never written, and `repair` renames them.
 export const sandboxName = (pod: string): string => `${pod}-sandbox`;
 export const replicaName = (pod: string, n: number): string => `${pod}-${n}`;
 /** The inverse of replicaName. */
 export const podOfReplica = (name: string): string => name.replace(/-\d+$/, '');
-export const stateName = (pod: string, generation: number): string => `${pod}-state-${generation}`;
+export const stateName = (pod: string, generation: number): string => `${pod}-state-g${generation}`;
+/** A state record named the way releases up to 0.1.0 did, which a pod called `<pod>-state` collides with. */
+export function isLegacyStateName(pod: string, name: string): boolean {
+  const prefix = `${pod}-state-`;
+  const bare = name.replace(/^\//, '');
+  return bare.startsWith(prefix) && /^\d+$/.test(bare.slice(prefix.length));
+}
 export const lockName = (pod: string): string => `${pod}-lock`;
 /** A DNAT pod's own network (create --mode dnat). */
 export const networkName = (pod: string): string => `${pod}-net`;
+/** A DNAT pod's short-lived rule writer. */
+export const natHelperName = (pod: string, tag: string): string => `${pod}-nat-${tag}`;
 
 export function sandboxLabels(spec: PodSpec, version: string): Record<string, string> {
   return {
@@ -64,8 +83,8 @@ export function storedSpec(spec: PodSpec): StoredSpec {
   return stored;
 }
 
-export function readStoredSpec(labels: Record<string, string>): StoredSpec | undefined {
-  const raw = labels[LABEL.spec];
+export function readStoredSpec(labels: Record<string, string>, label: string = LABEL.spec): StoredSpec | undefined {
+  const raw = labels[label];
   if (raw === undefined) return undefined;
   try {
     const parsed = JSON.parse(raw) as StoredSpec;

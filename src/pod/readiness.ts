@@ -32,7 +32,7 @@ export async function countListeners(runtime: Runtime, sandboxId: string, port: 
   return (await probeListeners(runtime, sandboxId, port)) ?? undefined;
 }
 
-async function lastLogLines(runtime: Runtime, id: string, lines = 10): Promise<string> {
+export async function lastLogLines(runtime: Runtime, id: string, lines = 10): Promise<string> {
   try {
     const stream = await runtime.logs(id, { follow: false, tail: lines });
     const chunks: Buffer[] = [];

@@ -2,7 +2,7 @@
 // parallel: ten replicas one after the other are ten times slower than they need to be.
 import type { ContainerConfig } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
+import { nameConflict } from './conflict.ts';
 import { isDnat, waitAccepting } from './dnat.ts';
 import { networkName, podOfReplica, replicaLabels, replicaName, type StoredSpec } from './names.ts';
 import { failIfExited, waitForListeners } from './readiness.ts';
@@ -28,16 +28,6 @@ export function replicaConfig(pod: string, n: number, spec: StoredSpec, version:
   return config;
 }
 
-function nameTaken(err: unknown, name: string): PodError | undefined {
-  const cause = (err as { cause?: unknown }).cause;
-  if (statusOf(cause) !== 409) return undefined;
-  return new PodError(
-    `a container named "${name}" already exists and is not a replica of this pod; remove or rename it (reuseport-pod never touches containers it did not make)`,
-    ExitCode.conflict,
-    { cause: err },
-  );
-}
-
 /** Creates and starts replicas `numbers` in the sandbox's namespace; each one made is recorded in `undo`. */
 export async function startReplicas(
   ctx: PodContext,
@@ -54,7 +44,8 @@ export async function startReplicas(
       try {
         id = await ctx.runtime.createContainer(sandboxId, config);
       } catch (err) {
-        throw nameTaken(err, config.name) ?? err;
+        if (statusOf((err as { cause?: unknown }).cause) === 409) throw await nameConflict(ctx.runtime, config.name, err);
+        throw err;
       }
       undo.replica(id);
       await ctx.runtime.startContainer(id);

@@ -3,9 +3,9 @@ import type { ContainerStatus } from '../runtime/runtime.ts';
 import type { PodContext } from './context.ts';
 import { ExitCode, PodError } from './errors.ts';
 import { backendsOf, isDnat, readRules } from './dnat.ts';
-import { assessPod } from './health.ts';
+import { assessPod, beyondRepair, describeTrouble, type Assessment } from './health.ts';
 import { networkName } from './names.ts';
-import { observeAllPods, requirePod, type ObservedPod } from './observe.ts';
+import { isIncomplete, observeAllPods, requirePod, type ObservedPod } from './observe.ts';
 import { countListeners } from './readiness.ts';
 import { formatPort } from './spec.ts';
 
@@ -14,7 +14,7 @@ export interface ReplicaRow {
   replica: number;
   id: string;
   state: string;
-  /** ok, down, stranded (running in a dead namespace) or orphaned (its sandbox was re-created). */
+  /** ok, down, stranded (running in a dead namespace), orphaned (its sandbox was re-created), restarting or crashlooping. */
   health: string;
   restarts: number;
   startedAt: string | null;
@@ -30,7 +30,12 @@ export interface PodRow {
   ready: number;
   desired: number;
   sandbox: string;
-  state: 'running' | 'degraded' | 'stopped';
+  /** incomplete: an interrupted command left it (see observe.ts isIncomplete); repair or rm. */
+  state: 'running' | 'degraded' | 'stopped' | 'crashlooping' | 'incomplete';
+  /** Replicas the engine is restarting or that crash-loop, in words. */
+  troubles?: string[];
+  /** Incomplete pods: unrecorded (nothing says what it should run) or interrupted (a command died holding its lock). */
+  incomplete?: 'unrecorded' | 'interrupted';
   mode: 'reuseport' | 'dnat';
   /** DNAT pods: the NAT rules in force in the sandbox's namespace (iptables-save lines). */
   rules?: string[];
@@ -39,9 +44,9 @@ export interface PodRow {
 const uptime = (s: ContainerStatus, now: number): number | null =>
   s.state === 'running' && s.startedAt ? Math.max(0, Math.round((now - s.startedAt.getTime()) / 1000)) : null;
 
-export async function replicaRows(ctx: PodContext, pod: ObservedPod): Promise<ReplicaRow[]> {
+export async function replicaRows(ctx: PodContext, pod: ObservedPod, assessed?: Assessment): Promise<ReplicaRow[]> {
   const now = Date.now();
-  const { replicas } = await assessPod(ctx, pod);
+  const { replicas } = assessed ?? (await assessPod(ctx, pod));
   return replicas.map(({ n, status: s, health }) => ({
     name: s.name,
     replica: n,
@@ -55,8 +60,12 @@ export async function replicaRows(ctx: PodContext, pod: ObservedPod): Promise<Re
   }));
 }
 
-export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow> {
-  const running = pod.replicas.filter((r) => r.container.state === 'running').length;
+export async function podRow(ctx: PodContext, pod: ObservedPod, assessed?: Assessment): Promise<PodRow> {
+  // Ready needs a replica that is up and stays up: one the engine keeps restarting is not, though
+  // it listens for a moment after each start.
+  const a = assessed ?? (await assessPod(ctx, pod));
+  const troubled = beyondRepair(a);
+  const running = a.replicas.filter((r) => r.status.state === 'running' && !troubled.includes(r)).length;
   const [first] = pod.spec?.ports ?? [];
   let ready = 0;
   const dnat = isDnat(pod.spec);
@@ -65,7 +74,7 @@ export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow>
     // Ready = running and named in the rules: what new connections can reach.
     rules = await readRules(ctx, pod.name, pod.sandbox.id);
     const named = new Set(backendsOf(rules).map((b) => b.name));
-    ready = pod.replicas.filter((r) => r.container.state === 'running' && named.has(r.container.name)).length;
+    ready = a.replicas.filter((r) => r.status.state === 'running' && !troubled.includes(r) && named.has(r.status.name)).length;
   } else if (pod.sandbox?.state === 'running') {
     const listeners = first ? await countListeners(ctx.runtime, pod.sandbox.id, first.containerPort) : undefined;
     ready = Math.min(running, listeners ?? running);
@@ -78,10 +87,31 @@ export async function podRow(ctx: PodContext, pod: ObservedPod): Promise<PodRow>
     ready,
     desired,
     sandbox: pod.sandbox?.state ?? 'missing',
-    state: pod.sandbox?.state !== 'running' || ready === 0 ? 'stopped' : ready < desired ? 'degraded' : 'running',
+    state: isIncomplete(pod)
+      ? 'incomplete'
+      : pod.sandbox?.state !== 'running'
+        ? 'stopped'
+        : troubled.some((r) => r.health === 'crashlooping')
+          ? 'crashlooping'
+          : ready === 0
+            ? 'stopped'
+            : ready < desired
+              ? 'degraded'
+              : 'running',
+    ...(troubled.length > 0 ? { troubles: troubled.map(describeTrouble) } : {}),
+    ...(isIncomplete(pod) ? { incomplete: pod.recorded ? ('interrupted' as const) : ('unrecorded' as const) } : {}),
     mode: dnat ? 'dnat' : 'reuseport',
     ...(rules ? { rules } : {}),
   };
+}
+
+/** What `ps` says under the table of a pod that is not running, and the way out. */
+export function podStateNote(pod: PodRow): string {
+  const counts = `${pod.ready}/${pod.desired} replicas listening, sandbox ${pod.sandbox}`;
+  if (pod.incomplete === 'unrecorded') return `pod ${pod.name} is incomplete: nothing records what it should run (a create or rm was interrupted); \`reuseport-pod rm ${pod.name}\` removes what is left`;
+  if (pod.incomplete === 'interrupted') return `pod ${pod.name} is incomplete: a command on it was interrupted (${counts}); \`reuseport-pod repair ${pod.name}\` completes it, \`reuseport-pod rm ${pod.name}\` removes it`;
+  if (pod.troubles) return `pod ${pod.name} is ${pod.state}: ${counts}; ${pod.troubles.join('; ')}`;
+  return `pod ${pod.name} is ${pod.state}: ${counts}; \`reuseport-pod repair ${pod.name}\` fixes it`;
 }
 
 export async function listPods(ctx: PodContext): Promise<PodRow[]> {
@@ -99,13 +129,16 @@ export async function listPods(ctx: PodContext): Promise<PodRow[]> {
 
 export async function podProcesses(ctx: PodContext, name: string): Promise<{ pod: PodRow; replicas: ReplicaRow[] }> {
   const pod = await requirePod(ctx.runtime, name);
-  const [row, replicas] = await Promise.all([podRow(ctx, pod), replicaRows(ctx, pod)]);
+  const assessed = await assessPod(ctx, pod);
+  const [row, replicas] = await Promise.all([podRow(ctx, pod, assessed), replicaRows(ctx, pod, assessed)]);
   return { pod: row, replicas };
 }
 
 export async function inspectPod(ctx: PodContext, name: string): Promise<object> {
   const pod = await requirePod(ctx.runtime, name);
-  const [row, { sandbox, replicas }] = await Promise.all([podRow(ctx, pod), assessPod(ctx, pod)]);
+  const assessed = await assessPod(ctx, pod);
+  const { sandbox, replicas } = assessed;
+  const row = await podRow(ctx, pod, assessed);
   return {
     ...row,
     spec: pod.spec ?? null,

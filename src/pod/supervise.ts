@@ -7,9 +7,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { PodContext } from './context.ts';
 import { PodError } from './errors.ts';
 import { isDnat } from './dnat.ts';
-import { assessPod, needsRepair } from './health.ts';
+import { assessPod, beyondRepair, describeTrouble, needsRepair, type AssessedReplica } from './health.ts';
+import { lockIsStale } from './lock-stale.ts';
 import { LABEL } from './names.ts';
-import { observeAllPods, observePod } from './observe.ts';
+import { lockOf, observeAllPods, observePod } from './observe.ts';
 import { repairPod } from './repair.ts';
 
 const SETTLE_MS = 300;
@@ -40,9 +41,28 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
   let streamDownSince: number | undefined = Date.now();
   const engineSettled = (): boolean => streamDownSince === undefined || Date.now() - streamDownSince > EVENTLESS_AFTER_MS;
 
+  // What the supervisor last said it cannot fix, per pod: said once when it changes, not on every
+  // event of a crash loop (the engine's restart policy is at it; starting the replica fights it).
+  const troubles = new Map<string, string>();
+  const sayTroubles = (name: string, seen: AssessedReplica[]): void => {
+    // Keyed without the counts, which change with every crash.
+    const key = seen.map((r) => `${r.status.name}:${r.health}`).join(',');
+    if ((troubles.get(name) ?? '') === key) return;
+    if (key) options.log(`${name}: ${seen.map(describeTrouble).join('; ')}; leaving it to the engine's restart policy`);
+    else options.log(`${name}: no replica is restarting any more`);
+    if (key) troubles.set(name, key);
+    else troubles.delete(name);
+  };
+
   const check = async (name: string, byEvent: boolean): Promise<void> => {
     const pod = await observePod(ctx.runtime, name);
-    if (!pod || (!needsRepair(pod, await assessPod(ctx, pod)) && !(byEvent && isDnat(pod.spec)))) return;
+    if (!pod) return;
+    // A command at work on the pod (a live lock) converges it itself; a later event or pass looks again.
+    const lock = lockOf(pod);
+    if (lock && !lockIsStale(lock)) return;
+    const a = await assessPod(ctx, pod);
+    sayTroubles(name, beyondRepair(a));
+    if (!pod.recorded || (!needsRepair(pod, a) && !(byEvent && isDnat(pod.spec)))) return;
     const result = await repairPod(ctx, name, { waitTimeoutMs: options.waitTimeoutMs, lockWaitMs: 5_000 });
     if (result.actions.length > 0) options.log(`${name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
   };

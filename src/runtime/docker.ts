@@ -21,6 +21,7 @@ import type {
   PublishedPort,
   Runtime,
   SandboxConfig,
+  NetworkSummary,
 } from './runtime.ts';
 
 const RESTART_POLICY = { Name: 'unless-stopped', MaximumRetryCount: 0 };
@@ -321,10 +322,10 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  async listNetworks(labels: Record<string, string>): Promise<string[]> {
+  async listNetworks(labels: Record<string, string>): Promise<NetworkSummary[]> {
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
     const list = await this.call('listing networks', () => this.docker.listNetworks({ filters: { label } }));
-    return list.map((n) => n.Name);
+    return list.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
   }
 
   async runHelper(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }> {

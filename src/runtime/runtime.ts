@@ -168,9 +168,14 @@ export interface Runtime {
   /** Removes a network; one that is gone already is not an error. */
   removeNetwork?(name: string): Promise<void>;
   /** Networks carrying every one of these labels (value '' = any value), by name. */
-  listNetworks?(labels: Record<string, string>): Promise<string[]>;
+  listNetworks?(labels: Record<string, string>): Promise<NetworkSummary[]>;
   /** Runs a helper container in the sandbox's network namespace to completion; always removes it. */
   runHelper?(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+}
+
+export interface NetworkSummary {
+  name: string;
+  labels: Record<string, string>;
 }
 
 export interface EngineEvent {
