@@ -65,8 +65,9 @@ export function countHostListeners(port: number): number {
 export function assertSamePorts(ports: readonly PublishedPort[]): void {
   for (const p of ports) {
     if (p.hostPort !== p.containerPort) {
+      const ip = p.hostIp === undefined ? '' : p.hostIp.includes(':') ? `[${p.hostIp}]:` : `${p.hostIp}:`;
       throw usageError(
-        `--port ${p.hostPort}:${p.containerPort}: with --runtime process the replicas listen on the host itself, so the host port must equal the container port; use --port ${p.containerPort} (or --port ${p.hostPort} to listen on ${p.hostPort})`,
+        `--port ${ip}${p.hostPort}:${p.containerPort}: with --runtime process the replicas listen on the host itself, so the host port must equal the container port; use --port ${ip}${p.containerPort} (or --port ${ip}${p.hostPort} to listen on ${p.hostPort})`,
       );
     }
   }

@@ -1,0 +1,127 @@
+// Faults a user of `--runtime process` hits (issue 14), each against the built CLI with real child
+// processes, real sockets and plain HTTP on loopback; no container engine (DOCKER_HOST points
+// nowhere). The state directory is this file's own, so other tests' pods are never seen here.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { cli as runCli, spread, type CliResult } from './helpers/cli.ts';
+import { waitFor } from './helpers/docker.ts';
+import { exampleJs } from './helpers/example-process.ts';
+import { freePort, getNewConnection } from './helpers/http-client.ts';
+
+const state = mkdtempSync(join(tmpdir(), 'reuseport-pod-faults-'));
+const containers = join(state, 'reuseport-pod', 'containers');
+const env = { XDG_STATE_HOME: state, DOCKER_HOST: 'unix:///nonexistent/docker.sock', REUSEPORT_POD_RUNTIME: '' };
+const cli = (args: string[]): Promise<CliResult> => runCli(args, env);
+const example = ['--', process.execPath, exampleJs];
+
+interface Run {
+  keeperPid: number;
+  pid: number;
+}
+
+function run(container: string): Run | undefined {
+  try {
+    return JSON.parse(readFileSync(join(containers, container, 'run.json'), 'utf8')) as Run;
+  } catch {
+    return undefined;
+  }
+}
+
+function records(): string[] {
+  try {
+    return readdirSync(containers).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Gone, or a zombie (it runs no code and holds no socket; some minimal inits never reap). */
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+function listen(host: string, port: number): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer((s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nother'));
+    server.once('error', reject).listen({ host, port, exclusive: true }, () => resolve(server));
+  });
+}
+
+const refused = (port: number): Promise<boolean> =>
+  getNewConnection(port, '/', 2_000).then(
+    () => false,
+    (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED',
+  );
+
+interface LsRow {
+  name: string;
+  ports: string[];
+  ready: number;
+  desired: number;
+  state: string;
+}
+
+async function lsRow(pod: string): Promise<LsRow | undefined> {
+  const r = await cli(['ls', '--runtime', 'process', '--json']);
+  if (r.code !== 0) throw new Error(`ls exited ${r.code}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as LsRow[]).find((p) => p.name === pod);
+}
+
+async function psStates(pod: string): Promise<string[]> {
+  const r = await cli(['ps', pod, '--json']);
+  if (r.code !== 0) throw new Error(`ps exited ${r.code}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { replicas: Array<{ state: string }> }).replicas.map((x) => x.state);
+}
+
+/** Removes the pod (ignoring "no pod") when the test ends, pass or fail. */
+function ownPod(t: Tap.Test, pod: string): void {
+  t.teardown(async () => {
+    await cli(['rm', pod, '--timeout', '1']);
+  });
+}
+
+// Whatever a failed test leaves running dies with it.
+t.teardown(() => {
+  for (const name of records()) {
+    const r = run(name);
+    for (const pid of [r?.keeperPid, r?.pid]) {
+      if (!pid) continue;
+      for (const target of [-pid, pid]) {
+        try {
+          process.kill(target, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
+  }
+  rmSync(state, { recursive: true, force: true });
+});
+
+t.test('--port IP:PORT is how a process pod is published on one address', async (t) => {
+  const pod = 'pf-ipport';
+  ownPod(t, pod);
+  const port = await freePort();
+  const created = await cli(['create', pod, '--runtime', 'process', '--port', `127.0.0.1:${port}`, '--quiet', ...example]);
+  t.equal(created.code, 0, `create exits 0 (stderr: ${created.stderr.trim()})`);
+  t.same((await lsRow(pod))?.ports, [`127.0.0.1:${port}:${port}`], 'ls shows the port on that address');
+  t.same([...(await spread(port, 20)).entries()], [[`Hello from ${pod}-1`, 20]], 'the replica answers on 127.0.0.1');
+
+  const mapped = await cli(['create', 'pf-ipport-bad', '--runtime', 'process', '--port', '127.0.0.1:18761:8080', ...example]);
+  t.equal(mapped.code, 2, 'IP:HOST:CONTAINER with two different ports: exit 2');
+  t.match(mapped.stderr, /host port must equal the container port; use --port 127\.0\.0\.1:8080/, 'with the hint, address kept');
+  t.notOk(records().some((n) => n.startsWith('pf-ipport-bad')), 'nothing left behind');
+});
