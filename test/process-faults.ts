@@ -125,3 +125,18 @@ t.test('--port IP:PORT is how a process pod is published on one address', async 
   t.match(mapped.stderr, /host port must equal the container port; use --port 127\.0\.0\.1:8080/, 'with the hint, address kept');
   t.notOk(records().some((n) => n.startsWith('pf-ipport-bad')), 'nothing left behind');
 });
+
+t.test("readiness counts the listeners on the pod's own address, not another pod's on the same port", async (t) => {
+  const [pod, other] = ['pf-addr', 'pf-addr-other'];
+  ownPod(t, pod);
+  ownPod(t, other);
+  const port = await freePort();
+  const first = await cli(['create', other, '--runtime', 'process', '--port', `127.0.0.2:${port}`, '--replicas', '3', '--quiet', ...example]);
+  t.equal(first.code, 0, `3 replicas listen on 127.0.0.2:${port} (stderr: ${first.stderr.trim()})`);
+  const before = records();
+  const idle = await cli(['create', pod, '--runtime', 'process', '--port', `127.0.0.1:${port}`, '--replicas', '3', '--wait-timeout', '2', '--', 'sleep', '1000']);
+  t.equal(idle.code, 6, `a pod of sleep on 127.0.0.1:${port} is not ready: exit 6 (stderr: ${idle.stderr.trim()})`);
+  t.match(idle.stderr, /only 0 of 3 listeners came up/, 'none of its own listeners came up');
+  t.same(records(), before, 'and it left nothing');
+  t.same((await lsRow(other))?.ready, 3, 'the other pod still serves');
+});

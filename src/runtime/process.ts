@@ -4,7 +4,7 @@
 // (process-keeper.ts). The sandbox has no namespace to own: it is a record that holds the pod's
 // ports, and answers `/pause --listeners PORT` from the host's /proc/net/tcp{,6}.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { packageVersion } from '../package-info.ts';
 import { ExitCode, PodError, usageError } from '../pod/errors.ts';
 import { unmetHostSysctls } from './host-sysctls.ts';
+import { listeners, serves } from './proc-net.ts';
 import { assertRunnable, requireCommand } from './process-command.ts';
 import { isRunning, signalGroup, signalProcess } from './process-pids.ts';
 import { ProcessStore, type ProcessRecord, type RunState } from './process-store.ts';
@@ -33,7 +34,6 @@ const POLL_MS = 25;
 const KEEPER_START_MS = 5_000;
 const EVENTS_POLL_MS = 500;
 const LOG_POLL_MS = 200;
-const TCP_LISTEN = '0A';
 
 function ago(since: Date | undefined): string {
   if (!since) return '';
@@ -43,22 +43,13 @@ function ago(since: Date | undefined): string {
 
 const date = (text: string | undefined): Date | undefined => (text ? new Date(text) : undefined);
 
-/** TCP sockets in LISTEN state on local `port`, in this (the host's) network namespace. */
-export function countHostListeners(port: number): number {
-  let count = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue; // no tcp6 when IPv6 is off
-    }
-    for (const row of text.split('\n').slice(1)) {
-      const [, local = '', , st] = row.trim().split(/\s+/);
-      if (st === TCP_LISTEN && Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) count++;
-    }
-  }
-  return count;
+/**
+ * LISTEN sockets on `port` in this (the host's) network namespace that serve `hostIp`, the address
+ * the pod is published on: the host is shared, so a listener another program holds on another
+ * address of the same port is not one of the pod's.
+ */
+export function countHostListeners(port: number, hostIp?: string): number {
+  return listeners(port).filter((l) => serves(l, hostIp)).length;
 }
 
 /** A process listens on the host itself: there is no second port to map to. */
@@ -290,10 +281,11 @@ export class ProcessRuntime implements Runtime {
 
   /** Only what readiness asks the sandbox: `/pause --listeners PORT`, answered from the host's /proc. */
   async exec(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    this.require(id);
+    const record = this.require(id);
     const [program, flag, port] = cmd;
     if (program === '/pause' && flag === '--listeners' && /^\d+$/.test(port ?? '')) {
-      return { exitCode: 0, stdout: `${countHostListeners(Number(port))}\n`, stderr: '' };
+      const published = record.ports?.find((p) => p.containerPort === Number(port));
+      return { exitCode: 0, stdout: `${countHostListeners(Number(port), published?.hostIp)}\n`, stderr: '' };
     }
     return { exitCode: 126, stdout: '', stderr: `the process runtime cannot run ${cmd.join(' ')} in a container` };
   }
