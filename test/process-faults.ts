@@ -140,3 +140,55 @@ t.test("readiness counts the listeners on the pod's own address, not another pod
   t.same(records(), before, 'and it left nothing');
   t.same((await lsRow(other))?.ready, 3, 'the other pod still serves');
 });
+
+/** The lifeline watchdog of a replica's command: the `sh` in the command's process group. */
+function watchdogOf(commandPid: number): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === commandPid) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === commandPid && fields[0] !== 'Z') return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+t.test('a keeper killed with SIGKILL takes its command with it: what ps and ls say is what runs', async (t) => {
+  const pod = 'pf-keeper';
+  ownPod(t, pod);
+  const port = await freePort();
+  const created = await cli(['create', pod, '--runtime', 'process', '--port', `127.0.0.1:${port}`, '--replicas', '2', '--quiet', ...example]);
+  t.equal(created.code, 0, `create exits 0 (stderr: ${created.stderr.trim()})`);
+  const [one, two] = [run(`${pod}-1`)!, run(`${pod}-2`)!];
+  t.ok(one.pid > 0 && two.pid > 0, 'both commands run');
+
+  process.kill(one.keeperPid, 'SIGKILL');
+  // Nothing of ours is asked meanwhile: the command must go by itself, not because ps looked.
+  await waitFor(`${pod}-1's command to go with its keeper`, async () => gone(one.pid), (g) => g, 10_000).catch(() => undefined);
+  t.ok(gone(one.pid), `${pod}-1's command (pid ${one.pid}) is gone with its keeper`);
+  t.same(await psStates(pod), ['exited', 'running'], 'ps: 1 exited, 2 running');
+  t.same([...(await spread(port, 20)).keys()], [`Hello from ${pod}-2`], 'only replica 2 answers');
+
+  process.kill(two.keeperPid, 'SIGKILL');
+  await waitFor(`${pod}-2's command to go with its keeper`, async () => gone(two.pid), (g) => g, 10_000).catch(() => undefined);
+  t.ok(gone(two.pid), `${pod}-2's command (pid ${two.pid}) is gone with its keeper`);
+  const row = await lsRow(pod);
+  t.same(row && [row.ready, row.desired, row.state], [0, 2, 'stopped'], 'ls: 0/2 stopped');
+  t.ok(await refused(port), 'and indeed nothing answers');
+
+  const repaired = await cli(['repair', pod]);
+  t.equal(repaired.code, 0, `repair exits 0 (stderr: ${repaired.stderr.trim()})`);
+  t.same([...(await spread(port, 100)).keys()].sort(), [`Hello from ${pod}-1`, `Hello from ${pod}-2`], 'both replicas answer again');
+
+  // The watchdog killed first, then the keeper: the command is alone, and the first look ends it.
+  const again = run(`${pod}-1`)!;
+  const watchdog = watchdogOf(again.pid);
+  t.ok(watchdog, `${pod}-1's command has its lifeline watchdog (${watchdog})`);
+  if (watchdog) process.kill(watchdog, 'SIGKILL');
+  process.kill(again.keeperPid, 'SIGKILL');
+  t.same(await psStates(pod), ['exited', 'running'], 'ps: 1 exited');
+  t.ok(gone(again.pid), `and its command (pid ${again.pid}) is gone`);
+});

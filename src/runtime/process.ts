@@ -257,7 +257,14 @@ export class ProcessRuntime implements Runtime {
       return { ...base, state, status: state === 'running' ? `Up ${ago(startedAt)}` : state === 'exited' ? 'Exited (0)' : 'Created', restartCount: 0, pid: 0, networkMode: 'host', ports: record.ports ?? [], startedAt };
     }
     const keeperUp = run !== undefined && isRunning(run.keeperPid, run.keeperStart);
-    const commandUp = run !== undefined && isRunning(run.pid, run.pidStart);
+    let commandUp = run !== undefined && isRunning(run.pid, run.pidStart);
+    if (run && commandUp && !keeperUp) {
+      // Its lifeline (process-keeper.ts) kills a command with its keeper; should someone have
+      // killed the watchdog too, the command is ended here, where it is first seen alone: with no
+      // keeper nobody reads its output, restarts or stops it, and what we report must be what runs.
+      signalGroup(run.pid, 'SIGKILL');
+      commandUp = false;
+    }
     let state: ContainerState = !run ? 'created' : keeperUp ? (commandUp ? 'running' : 'restarting') : 'exited';
     if (keeperUp && run?.state === 'exited') state = 'exited';
     const status: ContainerStatus = {
