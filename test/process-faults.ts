@@ -192,3 +192,13 @@ t.test('a keeper killed with SIGKILL takes its command with it: what ps and ls s
   t.same(await psStates(pod), ['exited', 'running'], 'ps: 1 exited');
   t.ok(gone(again.pid), `and its command (pid ${again.pid}) is gone`);
 });
+
+t.test('a command the keeper keeps restarting: its exit code is said', async (t) => {
+  const pod = 'pf-exit';
+  ownPod(t, pod);
+  const before = records();
+  const r = await cli(['create', pod, '--runtime', 'process', '--port', `127.0.0.1:${await freePort()}`, '--', 'sh', '-c', 'echo "no config file"; exit 3']);
+  t.equal(r.code, 6, 'exit 6');
+  t.match(r.stderr, new RegExp(`replica ${pod}-1 exited with code 3 before it was listening; its last log lines:\\n\\s+no config file`), 'with the code and the log');
+  t.same(records(), before, 'nothing left');
+});

@@ -52,10 +52,10 @@ async function lastLogLines(runtime: Runtime, id: string, lines = 10): Promise<s
 export async function failIfExited(runtime: Runtime, watch: WaitOptions['watch']): Promise<void> {
   for (const w of watch) {
     const s = await runtime.containerStatus(w.id);
-    if (s.state === 'exited' || s.state === 'dead' || s.restartCount > 0) {
-      const logs = await lastLogLines(runtime, w.id);
+    if (s.state === 'exited' || s.state === 'dead' || s.state === 'restarting' || s.restartCount > 0) {
+      const [logs, code] = await Promise.all([lastLogLines(runtime, w.id), s.exitCode ?? runtime.lastExitCode?.(w.id).catch(() => undefined)]);
       throw new PodError(
-        `replica ${w.name} exited${s.exitCode === undefined ? '' : ` with code ${s.exitCode}`} before it was listening` +
+        `replica ${w.name} exited${code === undefined ? '' : ` with code ${code}`} before it was listening` +
           (logs ? `; its last log lines:\n${logs}` : ' and logged nothing') +
           '\n  (does the image listen on $PORT with SO_REUSEPORT? see the README)',
         ExitCode.notReady,

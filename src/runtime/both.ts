@@ -31,6 +31,7 @@ export function bothRuntimes(engine: Runtime, processes: ProcessRuntime): Runtim
     exec: (id, cmd) => pick(id).exec(id, cmd),
     logs: (id, options) => pick(id).logs(id, options),
     events: (labels) => engine.events(labels),
+    lastExitCode: (id) => pick(id).lastExitCode?.(id) ?? Promise.resolve(undefined),
     parts: () => [engine, processes],
     async listContainers(labels): Promise<ContainerSummary[]> {
       const local = await processes.listContainers(labels);

@@ -283,7 +283,15 @@ export class ProcessRuntime implements Runtime {
     if (startedAt) status.startedAt = startedAt;
     if (finishedAt) status.finishedAt = finishedAt;
     if (state === 'exited') status.exitCode = run?.exitCode ?? 137;
+    if (state === 'restarting' && run?.exitCode !== undefined) status.exitCode = run.exitCode;
     return status;
+  }
+
+  async lastExitCode(id: string): Promise<number | undefined> {
+    const record = this.require(id);
+    const s = this.status(record);
+    // The keeper keeps the last code in run.json across restarts.
+    return s.exitCode ?? (s.restartCount > 0 ? this.store.run(record.name)?.exitCode : undefined);
   }
 
   /** Only what readiness asks the sandbox: `/pause --listeners PORT`, answered from the host's /proc. */

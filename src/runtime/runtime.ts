@@ -64,6 +64,7 @@ export interface ContainerStatus extends ContainerSummary {
   restartCount: number;
   startedAt?: Date;
   finishedAt?: Date;
+  /** While exited, dead or restarting (between a crash and the restart policy's next start). */
   exitCode?: number;
   /** The container's main process as the engine's host sees it (0 when not running). */
   pid: number;
@@ -159,6 +160,12 @@ export interface Runtime {
 
   /** Container events (start, die, destroy, ...) of containers carrying these labels, as they happen. */
   events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>>;
+
+  /**
+   * Optional: the exit code of the container's last exit, also once the restart policy has started
+   * it again (an engine's inspect then says 0); undefined when the engine no longer knows.
+   */
+  lastExitCode?(id: string): Promise<number | undefined>;
 
   // Optional members: what a pod with its own network per replica (create --mode dnat) needs.
   // An engine without them runs only the default (SO_REUSEPORT) pods.
