@@ -137,6 +137,7 @@ t.test("readiness counts the listeners on the pod's own address, not another pod
   const idle = await cli(['create', pod, '--runtime', 'process', '--port', `127.0.0.1:${port}`, '--replicas', '3', '--wait-timeout', '2', '--', 'sleep', '1000']);
   t.equal(idle.code, 6, `a pod of sleep on 127.0.0.1:${port} is not ready: exit 6 (stderr: ${idle.stderr.trim()})`);
   t.match(idle.stderr, /only 0 of 3 listeners came up/, 'none of its own listeners came up');
+  t.match(idle.stderr, /pf-addr-1, pf-addr-2 and pf-addr-3 are not listening\n\s+pf-addr-1 logged nothing\n/, 'each named, with what it logged');
   t.same(records(), before, 'and it left nothing');
   t.same((await lsRow(other))?.ready, 3, 'the other pod still serves');
 });
@@ -191,6 +192,28 @@ t.test('a keeper killed with SIGKILL takes its command with it: what ps and ls s
   process.kill(again.keeperPid, 'SIGKILL');
   t.same(await psStates(pod), ['exited', 'running'], 'ps: 1 exited');
   t.ok(gone(again.pid), `and its command (pid ${again.pid}) is gone`);
+});
+
+t.test('a scale whose new replicas never listen names them and quotes their logs (it removes them next)', async (t) => {
+  const pod = 'pf-scale';
+  ownPod(t, pod);
+  // Replica 1 serves; the others wait for something that never comes, as a misconfigured one would.
+  const script = join(state, 'picky.mjs');
+  writeFileSync(
+    script,
+    `if (process.env.INSTANCE.endsWith('-1')) await import(${JSON.stringify(exampleJs)});\n` +
+      'else { console.log(`${process.env.INSTANCE}: waiting for the database at db:5432`); setInterval(() => {}, 1 << 30); }\n',
+  );
+  const port = await freePort();
+  const created = await cli(['create', pod, '--runtime', 'process', '--port', `127.0.0.1:${port}`, '--quiet', '--', process.execPath, script]);
+  t.equal(created.code, 0, `create exits 0 (stderr: ${created.stderr.trim()})`);
+  const scaled = await cli(['scale', pod, '--replicas', '3', '--wait-timeout', '2']);
+  t.equal(scaled.code, 6, 'scale: exit 6');
+  t.match(scaled.stderr, new RegExp(`only 1 of 3 listeners came up on port ${port} within 2 s: ${pod}-2 and ${pod}-3 are not listening`), 'names the two that do not listen');
+  for (const n of [2, 3]) t.match(scaled.stderr, new RegExp(`${pod}-${n}'s last log lines:\\n\\s+${pod}-${n}: waiting for the database`), `quotes ${pod}-${n}'s log`);
+  t.notMatch(scaled.stderr, /reuseport-pod logs/, 'does not point at logs that are about to go');
+  t.match(scaled.stderr, /removing the replicas this scale added/, 'and removes what it added');
+  t.same(await psStates(pod), ['running'], 'the pod is back to its one replica');
 });
 
 t.test('a command the keeper keeps restarting: its exit code is said', async (t) => {

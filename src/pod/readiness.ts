@@ -49,6 +49,10 @@ async function lastLogLines(runtime: Runtime, id: string, lines = 10): Promise<s
   }
 }
 
+const list = (names: string[]): string => (names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`);
+
+const SO_REUSEPORT_HINT = '(does the image listen on $PORT with SO_REUSEPORT? see the README)';
+
 export async function failIfExited(runtime: Runtime, watch: WaitOptions['watch']): Promise<void> {
   for (const w of watch) {
     const s = await runtime.containerStatus(w.id);
@@ -57,11 +61,42 @@ export async function failIfExited(runtime: Runtime, watch: WaitOptions['watch']
       throw new PodError(
         `replica ${w.name} exited${code === undefined ? '' : ` with code ${code}`} before it was listening` +
           (logs ? `; its last log lines:\n${logs}` : ' and logged nothing') +
-          '\n  (does the image listen on $PORT with SO_REUSEPORT? see the README)',
+          `\n  ${SO_REUSEPORT_HINT}`,
         ExitCode.notReady,
       );
     }
   }
+}
+
+/**
+ * What the replicas said, for an error raised once the wait is over: by then the operation undoes
+ * what it made, so `reuseport-pod logs` would find nothing to show.
+ */
+export async function logReport(runtime: Runtime, replicas: WaitOptions['watch']): Promise<string> {
+  const blocks = await Promise.all(
+    replicas.map(async (r) => {
+      const logs = await lastLogLines(runtime, r.id);
+      return logs ? `  ${r.name}'s last log lines:\n${logs}` : `  ${r.name} logged nothing`;
+    }),
+  );
+  return blocks.join('\n');
+}
+
+/** The replicas not listening when time ran out, named, with what each logged. */
+async function notListening(runtime: Runtime, opts: WaitOptions, seen: number | undefined): Promise<PodError> {
+  const head = `only ${seen ?? 0} of ${opts.count} listeners came up on port ${opts.port} within ${Math.round(opts.timeoutMs / 1000)} s`;
+  const listening = await Promise.all(opts.watch.map((w) => runtime.listensOn?.(w.id, opts.port).catch(() => undefined)));
+  const known = listening.every((l) => l !== undefined);
+  const silent = known ? opts.watch.filter((_, i) => !listening[i]) : opts.watch;
+  if (silent.length === 0) {
+    return new PodError(`${head}; the new replicas (${list(opts.watch.map((w) => w.name))}) listen, so a replica that was already running has stopped listening`, ExitCode.notReady);
+  }
+  const names = silent.map((w) => w.name);
+  const who = known ? `${list(names)} ${names.length === 1 ? 'is' : 'are'} not listening` : `not all of ${list(names)} are listening`;
+  return new PodError(
+    `${head}: ${who}\n${await logReport(runtime, silent)}\n  (slow to start? give it a longer --wait-timeout; does the image listen on $PORT with SO_REUSEPORT? see the README)`,
+    ExitCode.notReady,
+  );
 }
 
 /**
@@ -80,13 +115,7 @@ export async function waitForListeners(runtime: Runtime, opts: WaitOptions): Pro
     if (n !== undefined && n >= opts.count) return n;
     await failIfExited(runtime, opts.watch);
     throwIfAborted(opts.signal);
-    if (Date.now() > deadline) {
-      throw new PodError(
-        `only ${n ?? 0} of ${opts.count} listeners came up on port ${opts.port} within ${Math.round(opts.timeoutMs / 1000)} s; ` +
-          'check `reuseport-pod logs` — does the app listen on $PORT with SO_REUSEPORT?',
-        ExitCode.notReady,
-      );
-    }
+    if (Date.now() > deadline) throw await notListening(runtime, opts, n);
     await delay(pause);
     pause = Math.min(pause * 2, 250);
   }

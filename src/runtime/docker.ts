@@ -8,6 +8,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, PodError } from '../pod/errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
+import { treeListensOn } from './proc-net.ts';
 import type {
   BuildOptions,
   ContainerConfig,
@@ -442,6 +443,18 @@ export class DockerRuntime implements Runtime {
     return status;
   }
 
+  async listensOn(id: string, port: number): Promise<boolean | undefined> {
+    if (!this.local()) return undefined;
+    const s = await this.containerStatus(id);
+    // Every address in the pod's namespace counts, as for `/pause --listeners`.
+    return s.state === 'running' ? treeListensOn(s.pid, port) : false;
+  }
+
+  /** A local socket's pids are this host's; a remote engine's would name unrelated processes here. */
+  private local(): boolean {
+    return this.endpoint.startsWith('unix://');
+  }
+
   async lastExitCode(id: string): Promise<number | undefined> {
     const s = await this.containerStatus(id);
     if (s.exitCode !== undefined) return s.exitCode;
@@ -468,7 +481,7 @@ export class DockerRuntime implements Runtime {
   // A pid from a remote engine would name some unrelated process of this host, so only a local
   // socket's pids are read; EACCES (not root) just leaves the namespace unknown.
   private netnsOf(pid: number): string | undefined {
-    if (pid <= 0 || !this.endpoint.startsWith('unix://')) return undefined;
+    if (pid <= 0 || !this.local()) return undefined;
     try {
       return readlinkSync(`/proc/${pid}/ns/net`);
     } catch {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { packageVersion } from '../package-info.ts';
 import { ExitCode, PodError, usageError } from '../pod/errors.ts';
 import { unmetHostSysctls } from './host-sysctls.ts';
-import { listeners, serves } from './proc-net.ts';
+import { listeners, serves, treeListensOn } from './proc-net.ts';
 import { assertRunnable, requireCommand } from './process-command.ts';
 import { isRunning, signalGroup, signalProcess } from './process-pids.ts';
 import { ProcessStore, type ProcessRecord, type RunState } from './process-store.ts';
@@ -285,6 +285,15 @@ export class ProcessRuntime implements Runtime {
     if (state === 'exited') status.exitCode = run?.exitCode ?? 137;
     if (state === 'restarting' && run?.exitCode !== undefined) status.exitCode = run.exitCode;
     return status;
+  }
+
+  async listensOn(id: string, port: number): Promise<boolean | undefined> {
+    const record = this.require(id);
+    const s = this.status(record);
+    if (s.state !== 'running') return false;
+    const sandbox = record.sandboxId ? this.store.find(record.sandboxId) : undefined;
+    const hostIp = sandbox?.ports?.find((p) => p.containerPort === port)?.hostIp;
+    return treeListensOn(s.pid, port, (l) => serves(l, hostIp));
   }
 
   async lastExitCode(id: string): Promise<number | undefined> {

@@ -167,6 +167,13 @@ export interface Runtime {
    */
   lastExitCode?(id: string): Promise<number | undefined>;
 
+  /**
+   * Optional: whether the container's processes hold a LISTEN socket on `port` that serves the pod
+   * (in its network namespace); undefined when this runtime cannot see them (a remote engine, no
+   * permission, not running).
+   */
+  listensOn?(id: string, port: number): Promise<boolean | undefined>;
+
   // Optional members: what a pod with its own network per replica (create --mode dnat) needs.
   // An engine without them runs only the default (SO_REUSEPORT) pods.
 
