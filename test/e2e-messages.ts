@@ -19,6 +19,8 @@ if (await requireEngine(t)) {
   const tag = randomBytes(4).toString('hex');
   // The example app, told to listen on 9090 whatever $PORT says: an image built for another port.
   const wrongPort = `reuseport-pod/test-wrong-port:${tag}`;
+  // The example app as root: the pod's replicas run it as uid 1000.
+  const asRoot = `reuseport-pod/test-as-root:${tag}`;
   const build = async (image: string, dockerfile: string): Promise<void> => {
     const dir = mkdtempSync(join(tmpdir(), 'reuseport-pod-image-'));
     try {
@@ -29,8 +31,9 @@ if (await requireEngine(t)) {
     }
   };
   await build(wrongPort, `FROM ${exampleImage}\nCMD ["node", "-e", "process.env.PORT = '9090'; import('/app/dist/examples/http-server.js')"]\n`);
+  await build(asRoot, `FROM ${exampleImage}\nUSER root\n`);
   t.teardown(async () => {
-    await docker('rmi', '-f', wrongPort).catch(() => undefined);
+    await docker('rmi', '-f', wrongPort, asRoot).catch(() => undefined);
   });
 
   t.test('a replica the restart policy keeps restarting: its exit code is said', async (t) => {
@@ -78,6 +81,20 @@ if (await requireEngine(t)) {
     t.notMatch(r.stderr, /reuseport-pod logs/, 'does not point at logs');
     t.same((await ps(pod)).map((x) => x.name), [`${pod}-1`, `${pod}-2`], 'the new replica is gone');
     t.same([...(await spread(port, 100)).keys()].sort(), [`Hello from ${pod}-1`, `Hello from ${pod}-2`], 'the old ones serve');
+  });
+
+  t.test('a rollout to an image that runs as another user: EADDRINUSE is told as a uid mismatch', async (t) => {
+    const pod = 'e2e-msg-uid';
+    await ownPods(t, [pod]);
+    const port = await freePort();
+    const created = await cli(['create', pod, '--port', `127.0.0.1:${port}:8080`, '--replicas', '2', '--quiet']);
+    t.equal(created.code, 0, created.stderr);
+    const r = await cli(['rollout', pod, '--image', asRoot, '--wait-timeout', '30']);
+    t.equal(r.code, NOT_READY, 'exit 6');
+    t.match(r.stderr, new RegExp(`replica ${pod}-3 exited with code 1 before it was listening; its last log lines:\\n(\\s+.*\\n)*\\s+.*EADDRINUSE`), 'quotes the EADDRINUSE');
+    t.match(r.stderr, /it runs as uid 0, the pod's replicas as uid 1000: the kernel shares a port only among sockets of one effective UID; run it as uid 1000 too \(`USER 1000` in its Dockerfile\)/, 'says whose uid differs, and what to do');
+    t.notMatch(r.stderr, /with SO_REUSEPORT\?/, 'instead of suggesting SO_REUSEPORT is missing');
+    t.same([...(await spread(port, 100)).keys()].sort(), [`Hello from ${pod}-1`, `Hello from ${pod}-2`], 'the old replicas serve');
   });
 
   t.test('scale on a pod whose sandbox is gone points at repair, which fixes it', async (t) => {

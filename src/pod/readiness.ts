@@ -2,8 +2,9 @@
 // pause program counts LISTEN sockets on a port (`/pause --listeners PORT`), so readiness works
 // for any replica image and any engine that can exec, and never needs a fixed sleep.
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Runtime } from '../runtime/runtime.ts';
+import type { ContainerStatus, Runtime } from '../runtime/runtime.ts';
 import { ExitCode, PodError, throwIfAborted } from './errors.ts';
+import { LABEL } from './names.ts';
 
 export interface WaitOptions {
   sandboxId: string;
@@ -53,15 +54,59 @@ const list = (names: string[]): string => (names.length <= 1 ? (names[0] ?? '') 
 
 const SO_REUSEPORT_HINT = '(does the image listen on $PORT with SO_REUSEPORT? see the README)';
 
+/** Who a replica runs as: the value compared, in words, and as a Dockerfile's USER. */
+interface Identity {
+  key: string;
+  words: string;
+  user: string;
+}
+
+/**
+ * The kernel's own view (`uid`) is compared when both sides have it; else the configured user,
+ * where '' (the image default) and "root" are uid 0 and any other name stays a name.
+ */
+function identity(s: ContainerStatus, kernel: boolean): Identity | undefined {
+  const byUid = (uid: number): Identity => ({ key: `uid:${uid}`, words: `uid ${uid}`, user: String(uid) });
+  if (kernel) return s.user?.uid === undefined ? undefined : byUid(s.user.uid);
+  const configured = s.user?.configured;
+  if (configured === undefined) return undefined;
+  const user = configured.split(':')[0] ?? '';
+  const uid = user === '' || user === 'root' ? 0 : /^\d+$/.test(user) ? Number(user) : undefined;
+  return uid === undefined ? { key: `name:${user}`, words: `user "${user}"`, user } : byUid(uid);
+}
+
+/**
+ * An EADDRINUSE on a port its siblings share reads like a missing SO_REUSEPORT, but the kernel also
+ * refuses a socket of another effective UID into the group: say so when the users differ.
+ */
+async function otherUserHint(runtime: Runtime, failed: ContainerStatus, watch: WaitOptions['watch']): Promise<string | undefined> {
+  // Replicas with namespaces of their own (DNAT pods) share no port with each other.
+  if (!failed.networkMode.startsWith('container:')) return undefined;
+  const pod = failed.labels[LABEL.pod];
+  if (pod === undefined) return undefined;
+  const watched = new Set(watch.map((w) => w.id));
+  const siblings = (await runtime.listContainers({ [LABEL.pod]: pod, [LABEL.role]: 'replica' })).filter((c) => c.state === 'running' && !watched.has(c.id));
+  const others = (await Promise.all(siblings.map((c) => runtime.containerStatus(c.id).catch(() => undefined)))).filter((c): c is ContainerStatus => c !== undefined);
+  if (others.length === 0) return undefined;
+  const kernel = failed.user?.uid !== undefined && others.every((o) => o.user?.uid !== undefined);
+  const own = identity(failed, kernel);
+  const theirs = others.map((o) => identity(o, kernel)).filter((i): i is Identity => i !== undefined);
+  if (!own || theirs.length === 0 || theirs.some((i) => i.key === own.key)) return undefined;
+  const distinct = [...new Map(theirs.map((i) => [i.key, i])).values()];
+  const fix = distinct.length === 1 ? `run it as ${distinct[0]!.words} too (\`USER ${distinct[0]!.user}\` in its Dockerfile)` : 'run every replica as one user';
+  return `  it runs as ${own.words}, the pod's replicas as ${list(distinct.map((i) => i.words))}: the kernel shares a port only among sockets of one effective UID; ${fix}`;
+}
+
 export async function failIfExited(runtime: Runtime, watch: WaitOptions['watch']): Promise<void> {
   for (const w of watch) {
     const s = await runtime.containerStatus(w.id);
     if (s.state === 'exited' || s.state === 'dead' || s.state === 'restarting' || s.restartCount > 0) {
       const [logs, code] = await Promise.all([lastLogLines(runtime, w.id), s.exitCode ?? runtime.lastExitCode?.(w.id).catch(() => undefined)]);
+      const users = /EADDRINUSE/.test(logs) ? await otherUserHint(runtime, s, watch).catch(() => undefined) : undefined;
       throw new PodError(
         `replica ${w.name} exited${code === undefined ? '' : ` with code ${code}`} before it was listening` +
           (logs ? `; its last log lines:\n${logs}` : ' and logged nothing') +
-          `\n  ${SO_REUSEPORT_HINT}`,
+          `\n${users ?? `  ${SO_REUSEPORT_HINT}`}`,
         ExitCode.notReady,
       );
     }

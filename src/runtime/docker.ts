@@ -8,7 +8,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, PodError } from '../pod/errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
-import { treeListensOn } from './proc-net.ts';
+import { effectiveUid, treeListensOn } from './proc-net.ts';
 import type {
   BuildOptions,
   ContainerConfig,
@@ -440,6 +440,8 @@ export class DockerRuntime implements Runtime {
     if (c.State.Status === 'exited' || c.State.Status === 'dead' || c.State.Status === 'restarting') status.exitCode = c.State.ExitCode;
     const netns = status.state === 'running' ? this.netnsOf(status.pid) : undefined;
     if (netns) status.netns = netns;
+    const uid = status.state === 'running' && this.local() ? effectiveUid(status.pid) : undefined;
+    status.user = uid === undefined ? { configured: c.Config.User ?? '' } : { uid, configured: c.Config.User ?? '' };
     return status;
   }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { packageVersion } from '../package-info.ts';
 import { ExitCode, PodError, usageError } from '../pod/errors.ts';
 import { unmetHostSysctls } from './host-sysctls.ts';
-import { listeners, serves, treeListensOn } from './proc-net.ts';
+import { effectiveUid, listeners, serves, treeListensOn } from './proc-net.ts';
 import { assertRunnable, requireCommand } from './process-command.ts';
 import { isRunning, signalGroup, signalProcess } from './process-pids.ts';
 import { ProcessStore, type ProcessRecord, type RunState } from './process-store.ts';
@@ -284,6 +284,9 @@ export class ProcessRuntime implements Runtime {
     if (finishedAt) status.finishedAt = finishedAt;
     if (state === 'exited') status.exitCode = run?.exitCode ?? 137;
     if (state === 'restarting' && run?.exitCode !== undefined) status.exitCode = run.exitCode;
+    // The command runs as whoever started its keeper; between restarts the keeper says who.
+    const uid = effectiveUid(state === 'running' ? status.pid : keeperUp ? (run?.keeperPid ?? 0) : 0);
+    if (uid !== undefined) status.user = { uid };
     return status;
   }
 

@@ -79,6 +79,12 @@ export interface ContainerStatus extends ContainerSummary {
   env: Record<string, string>;
   /** Optional: the container's IPv4 address on each network it is attached to, by network name. */
   addresses?: Record<string, string>;
+  /**
+   * Who the main process runs as. `uid`: its effective uid as this host's kernel sees it (the engine
+   * runs here, the process runs and /proc is readable); `configured`: the user the engine starts it
+   * as (the image's USER unless the container overrides it; '' is the image default, root).
+   */
+  user?: { uid?: number; configured?: string };
 }
 
 export interface EngineInfo {
