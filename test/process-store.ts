@@ -1,6 +1,7 @@
 // The process runtime's records and probes, in process: the name test-and-set that the pod lock
 // relies on (many racing creators, one winner, the others told 409 as Docker would), the listener
-// count readiness asks for (real SO_REUSEPORT sockets on 127.0.0.1), and what exec refuses.
+// count readiness asks for (real SO_REUSEPORT sockets on 127.0.0.1, counted for the pod's address),
+// and what exec refuses.
 // The whole runtime, with keepers and servers, is driven through the CLI in test/process-runtime.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,12 +39,15 @@ t.test('the sandbox counts LISTEN sockets on its port, as /pause --listeners doe
     first.close();
     second.close();
   });
-  const sandbox = await rt.runPodSandbox({ name: 'web-sandbox', image: 'x', labels: {}, ports: [{ hostPort: port, containerPort: port }], sysctls: {} });
+  const sandbox = await rt.runPodSandbox({ name: 'web-sandbox', image: 'x', labels: {}, ports: [{ hostIp: '127.0.0.1', hostPort: port, containerPort: port }], sysctls: {} });
   const answer = await rt.exec(sandbox, ['/pause', '--listeners', String(port)]);
   t.same(answer, { exitCode: 0, stdout: '2\n', stderr: '' }, 'two listeners on the port');
-  t.equal(countHostListeners(port), 2);
+  t.equal(countHostListeners(port, '127.0.0.1'), 2);
+  // The host is shared: listeners on one address serve neither another one nor every address.
+  t.equal(countHostListeners(port, '127.0.0.2'), 0, 'none for a pod on 127.0.0.2');
+  t.equal(countHostListeners(port), 0, 'none for a pod on every address');
   await new Promise<void>((resolve) => second.close(() => resolve()));
-  t.equal(countHostListeners(port), 1, 'one after a listener closes');
+  t.equal(countHostListeners(port, '127.0.0.1'), 1, 'one after a listener closes');
   const other = await rt.exec(sandbox, ['sh', '-c', 'true']);
   t.equal(other.exitCode, 126, 'any other command is refused');
 });

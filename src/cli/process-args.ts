@@ -1,5 +1,5 @@
 // create's and rollout's arguments that differ with --runtime process: a command instead of an image, and a
-// bare port (`--port 8080`), since a local process has no second port to map to.
+// bare port (`--port 8080`, `--port 127.0.0.1:8080`), since a local process has no second port to map to.
 import { usageError } from '../pod/errors.ts';
 import { parsePortSpecs, type PortMapping } from '../pod/spec.ts';
 import { assertSamePorts } from '../runtime/process.ts';
@@ -26,9 +26,20 @@ export function rolloutImage(processes: boolean, image: string | undefined, comm
   return command.length > 0 || image ? processCommand(command, Boolean(image)) : undefined;
 }
 
-/** `--port 8080` means 8080:8080 for local processes, and a mapping to another port is refused. */
+/**
+ * A local process has no second port to map to, so `PORT` and `IP:PORT` (`[IPv6]:PORT`) are the
+ * natural spellings: they mean PORT:PORT (on IP). A mapping to another port is refused.
+ */
+export function processPortSpec(spec: string): string {
+  const text = spec.trim();
+  if (/^\d+$/.test(text)) return `${text}:${text}`;
+  // An IPv4 address has dots and HOST:CONTAINER has none, so `127.0.0.1:80` cannot be a mapping.
+  const m = /^(\d+\.\d+\.\d+\.\d+|\[[^\]]*\]):(\d+)$/.exec(text);
+  return m ? `${m[1]}:${m[2]}:${m[2]}` : text;
+}
+
 export function processPorts(specs: readonly string[]): PortMapping[] {
-  const ports = parsePortSpecs(specs.map((s) => (/^\d+$/.test(s.trim()) ? `${s.trim()}:${s.trim()}` : s)));
+  const ports = parsePortSpecs(specs.map(processPortSpec));
   assertSamePorts(ports);
   return ports;
 }

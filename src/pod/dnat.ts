@@ -14,6 +14,7 @@ import type { PodContext } from './context.ts';
 import { ExitCode, PodError, throwIfAborted } from './errors.ts';
 import { ensureNatImage } from './images.ts';
 import { LABEL, natHelperName, networkName, replicaNumber, type StoredSpec } from './names.ts';
+import { logReport } from './readiness.ts';
 
 export const DNAT_CHAIN = 'RPOD-DNAT';
 export const MASQ_CHAIN = 'RPOD-MASQ';
@@ -191,9 +192,10 @@ export async function waitAccepting(ctx: PodContext, w: AcceptWait): Promise<voi
     await w.failIfExited(waiting);
     throwIfAborted(ctx.signal);
     if (Date.now() > deadline) {
+      // Quoted here: the operation undoes what it made next, and `logs` would have nothing to show.
       throw new PodError(
-        `${waiting.map((r) => r.name).join(', ')} did not accept connections on port ${w.port} within ${Math.round(w.timeoutMs / 1000)} s; ` +
-          'check `reuseport-pod logs` — does the app listen on $PORT on all addresses?',
+        `${waiting.map((r) => r.name).join(', ')} did not accept connections on port ${w.port} within ${Math.round(w.timeoutMs / 1000)} s\n` +
+          `${await logReport(ctx.runtime, waiting)}\n  (slow to start? give it a longer --wait-timeout; does the app listen on $PORT on all addresses?)`,
         ExitCode.notReady,
       );
     }

@@ -22,8 +22,9 @@ export async function monitorReplicas(ctx: PodContext, replicas: Array<{ id: str
     if (fallen) {
       const { r, s } = fallen;
       const after = ((Date.now() - listening) / 1000).toFixed(1);
-      const code = s.exitCode === undefined || (s.state === 'running' && s.exitCode === 0) ? '' : ` with code ${s.exitCode}`;
-      const logs = await lastLogLines(ctx.runtime, r.id);
+      // Running again after a restart, inspect says 0: the engine's past die event has the code.
+      const [logs, exit] = await Promise.all([lastLogLines(ctx.runtime, r.id), s.exitCode ?? ctx.runtime.lastExitCode?.(r.id).catch(() => undefined)]);
+      const code = exit === undefined ? '' : ` with code ${exit}`;
       throw new PodError(
         `replica ${r.name} ${s.restartCount > 0 ? `exited${code} and was restarted` : `exited${code}`} within ${after} s of listening (the ${monitorMs / 1000} s --monitor window)` +
           (logs ? `; its last log lines:\n${logs}` : ' and logged nothing'),

@@ -31,6 +31,8 @@ export function bothRuntimes(engine: Runtime, processes: ProcessRuntime): Runtim
     exec: (id, cmd) => pick(id).exec(id, cmd),
     logs: (id, options) => pick(id).logs(id, options),
     events: (labels) => engine.events(labels),
+    lastExitCode: (id) => pick(id).lastExitCode?.(id) ?? Promise.resolve(undefined),
+    listensOn: (id, port) => pick(id).listensOn?.(id, port) ?? Promise.resolve(undefined),
     parts: () => [engine, processes],
     async listContainers(labels): Promise<ContainerSummary[]> {
       const local = await processes.listContainers(labels);

@@ -8,6 +8,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, PodError } from '../pod/errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
+import { effectiveUid, treeListensOn } from './proc-net.ts';
 import type {
   BuildOptions,
   ContainerConfig,
@@ -436,16 +437,54 @@ export class DockerRuntime implements Runtime {
     const finishedAt = toDate(c.State.FinishedAt);
     if (startedAt) status.startedAt = startedAt;
     if (finishedAt) status.finishedAt = finishedAt;
-    if (c.State.Status === 'exited' || c.State.Status === 'dead') status.exitCode = c.State.ExitCode;
+    // A restarting container still carries the code it died with; a running one has 0 there.
+    if (c.State.Status === 'exited' || c.State.Status === 'dead' || c.State.Status === 'restarting') status.exitCode = c.State.ExitCode;
     const netns = status.state === 'running' ? this.netnsOf(status.pid) : undefined;
     if (netns) status.netns = netns;
+    const uid = status.state === 'running' && this.local() ? effectiveUid(status.pid) : undefined;
+    status.user = uid === undefined ? { configured: c.Config.User ?? '' } : { uid, configured: c.Config.User ?? '' };
     return status;
+  }
+
+  async listensOn(id: string, port: number): Promise<boolean | undefined> {
+    if (!this.local()) return undefined;
+    const s = await this.containerStatus(id);
+    // Every address in the pod's namespace counts, as for `/pause --listeners`.
+    return s.state === 'running' ? treeListensOn(s.pid, port) : false;
+  }
+
+  /** A local socket's pids are this host's; a remote engine's would name unrelated processes here. */
+  private local(): boolean {
+    return this.endpoint.startsWith('unix://');
+  }
+
+  async lastExitCode(id: string): Promise<number | undefined> {
+    const s = await this.containerStatus(id);
+    if (s.exitCode !== undefined) return s.exitCode;
+    if (s.restartCount === 0) return undefined;
+    // Running again after a crash: inspect says 0, but the engine's past "die" events carry the
+    // code (the engine keeps only its most recent events, so an old one may be gone).
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    const stream = await this.call(`reading the events of ${id.slice(0, 12)}`, () =>
+      this.docker.getEvents({ since: s.created, until, filters: { type: ['container'], container: [id], event: ['die'] } } as Docker.GetEventsOptions),
+    );
+    let code: number | undefined;
+    for await (const line of createInterface({ input: stream as Readable, crlfDelay: Infinity })) {
+      try {
+        const e = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+        const text = e.Actor?.Attributes?.['exitCode'];
+        if (text !== undefined && /^\d+$/.test(text)) code = Number(text);
+      } catch {
+        // not an event line
+      }
+    }
+    return code;
   }
 
   // A pid from a remote engine would name some unrelated process of this host, so only a local
   // socket's pids are read; EACCES (not root) just leaves the namespace unknown.
   private netnsOf(pid: number): string | undefined {
-    if (pid <= 0 || !this.endpoint.startsWith('unix://')) return undefined;
+    if (pid <= 0 || !this.local()) return undefined;
     try {
       return readlinkSync(`/proc/${pid}/ns/net`);
     } catch {

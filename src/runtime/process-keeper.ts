@@ -70,17 +70,32 @@ function exited(pid: number, code: number | null, signal: NodeJS.Signals | null)
   backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
 }
 
+// The command must not outlive its keeper: nobody would read its output, restart it or stop it,
+// and `ps` would call it exited while it serves. Node cannot set PR_SET_PDEATHSIG for a child, a
+// shared process group does nothing against a kill -9 of the keeper alone, and polling the
+// keeper's pid leaves a window (and pids are reused). So the command starts under a POSIX shell
+// that leaves a watchdog in the command's process group, blocked reading fd 3: a pipe whose other
+// end only this keeper holds. The kernel closes that end whenever the keeper dies, however it dies
+// (SIGKILL and the OOM killer included); the read returns and the watchdog kills the group. The
+// watchdog is forked twice so that it is not the command's child (a command that waits for any
+// child must not reap it), and the shell then execs the command, which keeps the pid and the
+// group that the keeper records and signals. A signal to the group (stop, or the cleanup after
+// an exit) takes the watchdog with it; each start makes a new one.
+const LIFELINE = '( (read _ <&3; kill -s KILL 0) >/dev/null 2>&1 & ); exec 3<&-; exec "$@"';
+
 function startCommand(isRestart: boolean): void {
   restartTimer = undefined;
   if (stopping) return;
-  const [program = '', ...args] = words;
-  const c = spawn(program, args, {
+  const [program = ''] = words;
+  const c = spawn('/bin/sh', ['-c', LIFELINE, 'reuseport-pod', ...words], {
     cwd: record!.cwd ?? process.cwd(),
     env: { ...process.env, ...record!.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     // Its own process group, so that a stop reaches what the command spawns too.
     detached: true,
   });
+  // Our end of the lifeline: never written; it closes when the command's group is gone.
+  c.stdio[3]?.on('error', () => undefined);
   child = c;
   childStarted = Date.now();
   if (isRestart) run.restartCount++;

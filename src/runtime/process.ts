@@ -4,7 +4,7 @@
 // (process-keeper.ts). The sandbox has no namespace to own: it is a record that holds the pod's
 // ports, and answers `/pause --listeners PORT` from the host's /proc/net/tcp{,6}.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { packageVersion } from '../package-info.ts';
 import { ExitCode, PodError, usageError } from '../pod/errors.ts';
 import { unmetHostSysctls } from './host-sysctls.ts';
+import { effectiveUid, listeners, serves, treeListensOn } from './proc-net.ts';
 import { assertRunnable, requireCommand } from './process-command.ts';
 import { isRunning, signalGroup, signalProcess } from './process-pids.ts';
 import { ProcessStore, type ProcessRecord, type RunState } from './process-store.ts';
@@ -33,7 +34,6 @@ const POLL_MS = 25;
 const KEEPER_START_MS = 5_000;
 const EVENTS_POLL_MS = 500;
 const LOG_POLL_MS = 200;
-const TCP_LISTEN = '0A';
 
 function ago(since: Date | undefined): string {
   if (!since) return '';
@@ -43,30 +43,22 @@ function ago(since: Date | undefined): string {
 
 const date = (text: string | undefined): Date | undefined => (text ? new Date(text) : undefined);
 
-/** TCP sockets in LISTEN state on local `port`, in this (the host's) network namespace. */
-export function countHostListeners(port: number): number {
-  let count = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue; // no tcp6 when IPv6 is off
-    }
-    for (const row of text.split('\n').slice(1)) {
-      const [, local = '', , st] = row.trim().split(/\s+/);
-      if (st === TCP_LISTEN && Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) count++;
-    }
-  }
-  return count;
+/**
+ * LISTEN sockets on `port` in this (the host's) network namespace that serve `hostIp`, the address
+ * the pod is published on: the host is shared, so a listener another program holds on another
+ * address of the same port is not one of the pod's.
+ */
+export function countHostListeners(port: number, hostIp?: string): number {
+  return listeners(port).filter((l) => serves(l, hostIp)).length;
 }
 
 /** A process listens on the host itself: there is no second port to map to. */
 export function assertSamePorts(ports: readonly PublishedPort[]): void {
   for (const p of ports) {
     if (p.hostPort !== p.containerPort) {
+      const ip = p.hostIp === undefined ? '' : p.hostIp.includes(':') ? `[${p.hostIp}]:` : `${p.hostIp}:`;
       throw usageError(
-        `--port ${p.hostPort}:${p.containerPort}: with --runtime process the replicas listen on the host itself, so the host port must equal the container port; use --port ${p.containerPort} (or --port ${p.hostPort} to listen on ${p.hostPort})`,
+        `--port ${ip}${p.hostPort}:${p.containerPort}: with --runtime process the replicas listen on the host itself, so the host port must equal the container port; use --port ${ip}${p.containerPort} (or --port ${ip}${p.hostPort} to listen on ${p.hostPort})`,
       );
     }
   }
@@ -265,7 +257,14 @@ export class ProcessRuntime implements Runtime {
       return { ...base, state, status: state === 'running' ? `Up ${ago(startedAt)}` : state === 'exited' ? 'Exited (0)' : 'Created', restartCount: 0, pid: 0, networkMode: 'host', ports: record.ports ?? [], startedAt };
     }
     const keeperUp = run !== undefined && isRunning(run.keeperPid, run.keeperStart);
-    const commandUp = run !== undefined && isRunning(run.pid, run.pidStart);
+    let commandUp = run !== undefined && isRunning(run.pid, run.pidStart);
+    if (run && commandUp && !keeperUp) {
+      // Its lifeline (process-keeper.ts) kills a command with its keeper; should someone have
+      // killed the watchdog too, the command is ended here, where it is first seen alone: with no
+      // keeper nobody reads its output, restarts or stops it, and what we report must be what runs.
+      signalGroup(run.pid, 'SIGKILL');
+      commandUp = false;
+    }
     let state: ContainerState = !run ? 'created' : keeperUp ? (commandUp ? 'running' : 'restarting') : 'exited';
     if (keeperUp && run?.state === 'exited') state = 'exited';
     const status: ContainerStatus = {
@@ -284,15 +283,36 @@ export class ProcessRuntime implements Runtime {
     if (startedAt) status.startedAt = startedAt;
     if (finishedAt) status.finishedAt = finishedAt;
     if (state === 'exited') status.exitCode = run?.exitCode ?? 137;
+    if (state === 'restarting' && run?.exitCode !== undefined) status.exitCode = run.exitCode;
+    // The command runs as whoever started its keeper; between restarts the keeper says who.
+    const uid = effectiveUid(state === 'running' ? status.pid : keeperUp ? (run?.keeperPid ?? 0) : 0);
+    if (uid !== undefined) status.user = { uid };
     return status;
+  }
+
+  async listensOn(id: string, port: number): Promise<boolean | undefined> {
+    const record = this.require(id);
+    const s = this.status(record);
+    if (s.state !== 'running') return false;
+    const sandbox = record.sandboxId ? this.store.find(record.sandboxId) : undefined;
+    const hostIp = sandbox?.ports?.find((p) => p.containerPort === port)?.hostIp;
+    return treeListensOn(s.pid, port, (l) => serves(l, hostIp));
+  }
+
+  async lastExitCode(id: string): Promise<number | undefined> {
+    const record = this.require(id);
+    const s = this.status(record);
+    // The keeper keeps the last code in run.json across restarts.
+    return s.exitCode ?? (s.restartCount > 0 ? this.store.run(record.name)?.exitCode : undefined);
   }
 
   /** Only what readiness asks the sandbox: `/pause --listeners PORT`, answered from the host's /proc. */
   async exec(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    this.require(id);
+    const record = this.require(id);
     const [program, flag, port] = cmd;
     if (program === '/pause' && flag === '--listeners' && /^\d+$/.test(port ?? '')) {
-      return { exitCode: 0, stdout: `${countHostListeners(Number(port))}\n`, stderr: '' };
+      const published = record.ports?.find((p) => p.containerPort === Number(port));
+      return { exitCode: 0, stdout: `${countHostListeners(Number(port), published?.hostIp)}\n`, stderr: '' };
     }
     return { exitCode: 126, stdout: '', stderr: `the process runtime cannot run ${cmd.join(' ')} in a container` };
   }

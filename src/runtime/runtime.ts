@@ -64,6 +64,7 @@ export interface ContainerStatus extends ContainerSummary {
   restartCount: number;
   startedAt?: Date;
   finishedAt?: Date;
+  /** While exited, dead or restarting (between a crash and the restart policy's next start). */
   exitCode?: number;
   /** The container's main process as the engine's host sees it (0 when not running). */
   pid: number;
@@ -78,6 +79,12 @@ export interface ContainerStatus extends ContainerSummary {
   env: Record<string, string>;
   /** Optional: the container's IPv4 address on each network it is attached to, by network name. */
   addresses?: Record<string, string>;
+  /**
+   * Who the main process runs as. `uid`: its effective uid as this host's kernel sees it (the engine
+   * runs here, the process runs and /proc is readable); `configured`: the user the engine starts it
+   * as (the image's USER unless the container overrides it; '' is the image default, root).
+   */
+  user?: { uid?: number; configured?: string };
 }
 
 export interface EngineInfo {
@@ -159,6 +166,19 @@ export interface Runtime {
 
   /** Container events (start, die, destroy, ...) of containers carrying these labels, as they happen. */
   events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>>;
+
+  /**
+   * Optional: the exit code of the container's last exit, also once the restart policy has started
+   * it again (an engine's inspect then says 0); undefined when the engine no longer knows.
+   */
+  lastExitCode?(id: string): Promise<number | undefined>;
+
+  /**
+   * Optional: whether the container's processes hold a LISTEN socket on `port` that serves the pod
+   * (in its network namespace); undefined when this runtime cannot see them (a remote engine, no
+   * permission, not running).
+   */
+  listensOn?(id: string, port: number): Promise<boolean | undefined>;
 
   // Optional members: what a pod with its own network per replica (create --mode dnat) needs.
   // An engine without them runs only the default (SO_REUSEPORT) pods.
