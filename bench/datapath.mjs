@@ -68,8 +68,8 @@ const docker = (...a) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['
 
 // ---- cleanup: only our own names -------------------------------------------------------------
 const children = new Set();
-// The tool's own records for its pod (<pod>-lock, <pod>-state-<n>), when the tool makes them.
-const TOOL_RECORDS = /^bench-d-tool-(lock|state-\d+)$/;
+// The tool's own records for its pod (<pod>-lock, <pod>-state-g<n>, or <pod>-state-<n> before 0.1.0 names changed), when the tool makes them.
+const TOOL_RECORDS = /^bench-d-tool-(lock|state-g?\d+)$/;
 function cleanup() {
   // A killed client's last engine request may still be creating a container: give it a moment.
   if (children.size) {

@@ -53,8 +53,9 @@ const tempDirs = [];
 
 // ---- cleanup: only our own names -------------------------------------------------------------
 const children = new Set();
-// Our pods' containers: sandbox, replicas, and the tool's own records (<pod>-lock, <pod>-state-<n>).
-const OURS = new RegExp(`^(${Object.values(PODS).join('|')})-(sandbox|lock|state-\\d+|\\d+)$`);
+// Our pods' containers: sandbox, replicas, and the tool's own records (<pod>-lock, <pod>-state-g<n>,
+// or <pod>-state-<n> from a build before 0.1.0's names were made collision-free).
+const OURS = new RegExp(`^(${Object.values(PODS).join('|')})-(sandbox|lock|state-g?\\d+|\\d+)$`);
 function cleanup({ temp = true } = {}) {
   // A killed client's last engine request may still be creating a container: give it a moment.
   if (children.size) {
@@ -207,11 +208,22 @@ function buildRef(ref) {
 }
 
 // ---- the methods -------------------------------------------------------------------------------
+// The other methods return once the replicas listen; so does the tool with --monitor 0 (its default
+// then watches them 5 s more). A build from before --monitor has no such flag and no such wait.
+const monitorFlag = new Map();
+function noMonitor(id) {
+  if (!monitorFlag.has(id)) {
+    const help = execFileSync(process.execPath, [tools[id].cli, 'create', '--help'], { encoding: 'utf8' });
+    monitorFlag.set(id, help.includes('--monitor') ? ['--monitor', '0'] : []);
+  }
+  return monitorFlag.get(id);
+}
+
 function toolMethod(id, label) {
   return {
     label,
     async create(port, n) {
-      const r = await timed(process.execPath, [tools[id].cli, 'create', PODS[id], '--port', `127.0.0.1:${port}:8080`, '--replicas', String(n), '--quiet', '--json']);
+      const r = await timed(process.execPath, [tools[id].cli, 'create', PODS[id], '--port', `127.0.0.1:${port}:8080`, '--replicas', String(n), '--quiet', '--json', ...noMonitor(id)]);
       return { wall: r.ms, inproc: JSON.parse(r.stdout).seconds * 1000 };
     },
     async rm() {
