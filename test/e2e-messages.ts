@@ -76,7 +76,8 @@ if (await requireEngine(t)) {
     t.equal(created.code, 0, created.stderr);
     const r = await cli(['rollout', pod, '--image', wrongPort, '--wait-timeout', '3']);
     t.equal(r.code, NOT_READY, 'exit 6');
-    t.match(r.stderr, new RegExp(`rollout of "${pod}" stopped after replacing 0 of 2 replicas; the other 2 keep serving ${exampleImage}\\. only 2 of 3 listeners came up on port 8080 within 3 s: ${pod}-3 is not listening\\n`), 'names the new replica only');
+    t.match(r.stderr, new RegExp(`rollout of "${pod}" to ${wrongPort} failed: only 2 of 3 listeners came up on port 8080 within 3 s: ${pod}-3 is not listening\\n`), 'names the new replica only');
+    t.match(r.stderr, new RegExp(`rolled back: the pod runs ${exampleImage} again \\(no replica had been replaced\\)`), 'and says the old ones serve');
     t.match(r.stderr, new RegExp(`${pod}-3's last log lines:\\n\\s+${pod}-3 listening on 0\\.0\\.0\\.0:9090`), 'quotes its line');
     t.notMatch(r.stderr, /reuseport-pod logs/, 'does not point at logs');
     t.same((await ps(pod)).map((x) => x.name), [`${pod}-1`, `${pod}-2`], 'the new replica is gone');
