@@ -30,7 +30,7 @@ export function bothRuntimes(engine: Runtime, processes: ProcessRuntime): Runtim
     containerStatus: (id) => pick(id).containerStatus(id),
     exec: (id, cmd) => pick(id).exec(id, cmd),
     logs: (id, options) => pick(id).logs(id, options),
-    events: (labels) => engine.events(labels),
+    events: (labels, signal) => engine.events(labels, signal),
     parts: () => [engine, processes],
     async listContainers(labels): Promise<ContainerSummary[]> {
       const local = await processes.listContainers(labels);

@@ -157,8 +157,11 @@ export interface Runtime {
    */
   unmetSysctls?(sysctls: Record<string, string>): Record<string, string | undefined>;
 
-  /** Container events (start, die, destroy, ...) of containers carrying these labels, as they happen. */
-  events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>>;
+  /**
+   * Container events (start, die, destroy, ...) of containers carrying these labels, as they happen.
+   * Aborting `signal` ends the iteration and lets go of the engine's stream (a follower stops here).
+   */
+  events(labels: Record<string, string>, signal?: AbortSignal): Promise<AsyncIterable<EngineEvent>>;
 
   // Optional members: what a pod with its own network per replica (create --mode dnat) needs.
   // An engine without them runs only the default (SO_REUSEPORT) pods.
