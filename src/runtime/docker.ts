@@ -338,6 +338,18 @@ export class DockerRuntime implements Runtime {
     return list.map((n) => n.Name);
   }
 
+  async networkSubnet(name: string): Promise<string | undefined> {
+    let info: { IPAM?: { Config?: Array<{ Subnet?: string }> | null } };
+    try {
+      info = (await this.docker.getNetwork(name).inspect()) as typeof info;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`inspecting network ${name}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+    return (info.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').find((s) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(s));
+  }
+
   async runHelper(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     const container = await this.call(`creating ${config.name}`, () =>
       this.docker.createContainer({

@@ -172,6 +172,8 @@ export interface Runtime {
   removeNetwork?(name: string): Promise<void>;
   /** Networks carrying every one of these labels (value '' = any value), by name. */
   listNetworks?(labels: Record<string, string>): Promise<string[]>;
+  /** The network's IPv4 subnet (CIDR, e.g. 172.20.0.0/16); undefined when it is gone or has none. */
+  networkSubnet?(name: string): Promise<string | undefined>;
   /** Runs a helper container in the sandbox's network namespace to completion; always removes it. */
   runHelper?(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
