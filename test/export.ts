@@ -12,13 +12,13 @@ import { Service } from 'kubernetes-models/v1/Service';
 import t from 'tap';
 import YAML from 'yaml';
 import { ExitCode, PodError } from '../src/pod/errors.ts';
-import { composeYaml, exportSource, kubernetesName, kubernetesYaml, parseExportFormat, type ExportSource } from '../src/pod/export.ts';
+import { composeYaml, exportSource, kubernetesName, kubernetesYaml, parseExportFormat, subnetAddress, type ExportSource } from '../src/pod/export.ts';
 import { LABEL } from '../src/pod/names.ts';
 import type { ObservedPod } from '../src/pod/observe.ts';
 import type { ContainerSummary } from '../src/runtime/runtime.ts';
 import type { PortMapping } from '../src/pod/spec.ts';
 import { cli, forceRemovePod, requireEngine, spread } from './helpers/cli.ts';
-import { docker, ensureImages, exampleImage, pauseImage, TEST_LABEL, waitFor } from './helpers/docker.ts';
+import { docker, ensureImages, exampleImage, natImage, pauseImage, TEST_LABEL, waitFor } from './helpers/docker.ts';
 import { freePort } from './helpers/http-client.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -258,6 +258,117 @@ t.test('compose: valid against the Compose spec, and reads back to the spec', as
   }
 });
 
+// ---------------------------------------------------------------------------------------------
+// Unit: a --mode dnat pod is exported as what it is, a namespace per replica
+
+/** A DNAT pod's Kubernetes files read back: one container per Pod, N Pods; INSTANCE from the Pod's name. */
+function fromKubernetesDnat(docs: Obj[]): RoundTrip & { instanceFrom: unknown } {
+  const service = docs.find((d) => d['kind'] === 'Service')!;
+  const deployment = docs.find((d) => d['kind'] === 'Deployment')!;
+  const pod = deployment['spec']['template']['spec'];
+  const containers = pod['containers'] as Obj[];
+  if (containers.length !== 1) throw new Error(`${containers.length} containers in a Pod: they would share one network namespace`);
+  const env = containers[0]!['env'] as Obj[];
+  const instance = env.find((e) => e['name'] === 'INSTANCE');
+  const { INSTANCE: _i, PORT = '', ...user } = Object.fromEntries(env.filter((e) => 'value' in e).map((e) => [e['name'], unescape(e['value'])]));
+  return {
+    image: containers[0]!['image'],
+    ports: (service['spec']['ports'] as Obj[]).map((p) => ({ hostPort: p['port'], containerPort: p['targetPort'] })),
+    env: user,
+    replicas: deployment['spec']['replicas'],
+    stopTimeout: pod['terminationGracePeriodSeconds'],
+    instances: Array.from({ length: deployment['spec']['replicas'] }, () => ['(the Pod name)', PORT] as [string, string]),
+    instanceFrom: instance?.['valueFrom'],
+  };
+}
+
+/** A DNAT pod's Compose file read back, with what makes it run: own addresses, and rules that name them. */
+function fromComposeDnat(doc: Obj, pod: string): RoundTrip & { addresses: string[]; ruleTargets: string[]; subnet: string } {
+  const services = doc['services'] as Record<string, Obj>;
+  const sandbox = services['sandbox']!;
+  const nat = services['nat']!;
+  const replicas = Object.entries(services).filter(([name]) => name !== 'sandbox' && name !== 'nat');
+  for (const [name, s] of replicas) {
+    if ('network_mode' in s) throw new Error(`${name} has network_mode ${s['network_mode']}: it must have a namespace of its own`);
+    if (!name.startsWith(`${pod}-`)) throw new Error(`${name} is not named after the pod`);
+  }
+  if (nat['network_mode'] !== 'service:sandbox') throw new Error('the NAT helper does not run in the sandbox namespace');
+  const envs = replicas.map(([, s]) => splitEnv(Object.fromEntries(Object.entries<string>(s['environment']).map(([k, v]) => [k, unescape(v)]))));
+  const rules = String(nat['environment']['RULES']);
+  return {
+    image: replicas[0]![1]['image'],
+    ports: (sandbox['ports'] as string[]).map((p) => {
+      const parts = p.split(':');
+      return { hostPort: Number(parts.at(-2)), containerPort: Number(parts.at(-1)) };
+    }),
+    env: envs[0]!.user,
+    replicas: replicas.length,
+    stopTimeout: Number(/^(\d+)s$/.exec(replicas[0]![1]['stop_grace_period'])?.[1]),
+    instances: envs.map((e) => e.instance),
+    addresses: replicas.map(([, s]) => s['networks']['default']['ipv4_address']),
+    ruleTargets: [...rules.matchAll(/--to-destination ([0-9.]+):/g)].map((m) => m[1]!),
+    subnet: doc['networks']['default']['ipam']['config'][0]['subnet'],
+  };
+}
+
+const dnatSources: ExportSource[] = [
+  { name: 'vd', replicas: 3, sandboxImage: 'reuseport-pod/pause:0.1.0', subnet: '172.20.0.0/16', spec: { image: 'reuseport-pod/example:0.1.0', ports: [{ hostIp: '127.0.0.1', hostPort: 18080, containerPort: 8080 }], env: { REUSEPORT: '0' }, stopTimeout: 10, mode: 'dnat' } },
+  {
+    name: 'api_v1.prod',
+    replicas: 2,
+    sandboxImage: 'reuseport-pod/pause:0.1.0',
+    subnet: '192.168.16.0/20',
+    spec: { image: 'busybox-httpd', ports: [{ hostPort: 80, containerPort: 8080 }, { hostIp: '::1', hostPort: 19090, containerPort: 9090 }], env: trickyEnv, stopTimeout: 0, mode: 'dnat' },
+  },
+];
+
+t.test('kubernetes, --mode dnat: a Deployment of N Pods with one container each, behind the Service', async (t) => {
+  for (const source of dnatSources) {
+    const text = kubernetesYaml(source);
+    const docs = parseAll(text);
+    for (const doc of docs) t.doesNotThrow(() => validateKubernetes(doc), `${source.name}: ${doc['kind']} validates`);
+    const back = fromKubernetesDnat(docs);
+    const { instanceFrom, ...roundTrip } = back;
+    t.same(roundTrip, { ...expected(source), instances: Array.from({ length: source.replicas }, () => ['(the Pod name)', String(source.spec.ports[0]!.containerPort)]) }, `${source.name}: round-trips, ${source.replicas} Pods`);
+    t.same(instanceFrom, { fieldRef: { fieldPath: 'metadata.name' } }, 'INSTANCE is each Pod\'s own name');
+    t.notMatch(text, /must set SO_REUSEPORT/, 'does not ask for SO_REUSEPORT');
+    t.match(text, /needs no SO_REUSEPORT/, 'says it needs none');
+    t.notMatch(text, /tcp_migrate_req/, 'no tcp_migrate_req advice: no reuseport group to hand over in');
+  }
+});
+
+t.test('compose, --mode dnat: a namespace per replica, the NAT helper naming their fixed addresses', async (t) => {
+  for (const source of dnatSources) {
+    const text = composeYaml(source);
+    t.notMatch(text, /service:sandbox[^]*service:sandbox/, `${source.name}: only the NAT helper joins the sandbox's namespace`);
+    t.notMatch(text, /must set SO_REUSEPORT/, 'does not ask for SO_REUSEPORT');
+    const [doc] = parseAll(text);
+    t.doesNotThrow(() => validateCompose(doc!), `${source.name}: validates`);
+    const back = fromComposeDnat(doc!, source.name);
+    const { addresses, ruleTargets, subnet, ...roundTrip } = back;
+    t.same(roundTrip, expected(source), `${source.name}: round-trips`);
+    t.equal(subnet, source.subnet, 'the network has the pod network\'s subnet');
+    t.equal(new Set(addresses).size, source.replicas, 'each replica has an address of its own');
+    const ports = new Set(source.spec.ports.map((p) => p.containerPort)).size;
+    t.same(ruleTargets, Array.from({ length: ports }, () => addresses).flat(), 'the rules send connections to exactly those addresses');
+    const sandbox = doc!['services']['sandbox'];
+    t.same(sandbox['sysctls'], { 'net.ipv4.ip_forward': 1 }, 'the sandbox forwards what it DNATs');
+    const nat = doc!['services']['nat'];
+    t.same(nat['image'], natImage, 'the helper is the NAT image of this version');
+    t.match(nat, { cap_drop: ['ALL'], cap_add: ['NET_ADMIN'], read_only: true, command: ['apply'] }, 'the helper: NET_ADMIN and nothing else');
+    t.same(nat['depends_on'], ['sandbox', ...Array.from({ length: source.replicas }, (_, i) => `${source.name}-${i + 1}`)], 'it runs after the sandbox and the replicas');
+  }
+  t.same([subnetAddress('172.20.0.0/16', 2), subnetAddress('172.20.0.0/16', 258), subnetAddress('10.1.2.0/30', 2), subnetAddress('10.1.2.0/30', 3), subnetAddress('10.1.2.0/24', 1)], ['172.20.0.2', '172.20.1.2', '10.1.2.2', undefined, undefined], 'addresses: past the gateway, before broadcast');
+});
+
+t.test('compose, --mode dnat, where the addresses cannot be fixed: refused with one line', async (t) => {
+  const [vd] = dnatSources;
+  const { subnet: _s, ...noSubnet } = vd!;
+  t.throws(() => composeYaml(noSubnet), { constructor: PodError, exitCode: ExitCode.failure, message: /^pod "vd" runs in --mode dnat, and a Compose file for it needs fixed addresses from its network vd-net, which is gone or has no IPv4 subnet; `reuseport-pod repair vd` re-creates it, or use --format kubernetes$/ });
+  t.throws(() => composeYaml({ ...vd!, subnet: '10.9.9.0/28', replicas: 20 }), { constructor: PodError, message: /subnet 10\.9\.9\.0\/28 has no room for the sandbox and 20 replicas; use --format kubernetes$/ });
+  t.doesNotThrow(() => kubernetesYaml(noSubnet), 'Kubernetes needs no addresses');
+});
+
 t.test('what is exported: the recorded spec and desired count; the formats', async (t) => {
   const spec = sources[0]!.spec;
   const sandbox = (image: string): ContainerSummary => ({ id: 'x', name: 'web-sandbox', image, labels: { [LABEL.pod]: 'web' }, state: 'running', status: '', created: 0 });
@@ -366,6 +477,102 @@ t.test('export a real pod; docker-compose runs the Compose file in its place', a
   t.ok(env.includes('PRICE=$5') && env.includes('GREETING=yes') && env.includes(`INSTANCE=${POD}-2`), 'env reaches the container unexpanded');
   const sysctls = JSON.parse(await docker('inspect', '--format', '{{json .HostConfig.Sysctls}}', await container('sandbox')));
   t.same(sysctls, { 'net.ipv4.tcp_migrate_req': '1' }, 'the sandbox sets tcp_migrate_req');
+  const stopped = await compose('down', '-t', '5');
+  t.equal(stopped.code, 0, 'docker-compose down');
+});
+
+function attempt<T>(t: Tap.Test, fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    t.fail(err instanceof Error ? err.message : String(err));
+    return undefined;
+  }
+}
+
+t.test('export a --mode dnat pod; docker-compose runs it, and every replica answers', async (t) => {
+  if (!(await requireEngine(t)) || !(await requireCompose(t))) return;
+  await ensureImages('pause', 'node-base', 'example', 'nat');
+  const pod = 'export-dnat';
+  const project = 'rpexportdnat';
+  const dir = mkdtempSync(join(tmpdir(), 'reuseport-pod-export-dnat-'));
+  const composeFile = join(dir, 'compose.yaml');
+  const override = join(dir, 'test-labels.yaml');
+  const compose = (...args: string[]) => run('docker-compose', ['-p', project, '-f', composeFile, '-f', override, ...args]);
+  const down = async (): Promise<void> => {
+    const ids = (await docker('ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`)).split('\n').filter(Boolean);
+    if (ids.length > 0) await docker('rm', '-f', ...ids);
+    await docker('network', 'rm', `${project}_default`).catch(() => undefined);
+  };
+  await forceRemovePod(pod);
+  await down();
+  t.teardown(async () => {
+    await forceRemovePod(pod);
+    await docker('network', 'rm', `${pod}-net`).catch(() => undefined);
+    await down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // The example server without SO_REUSEPORT: two of them in one namespace fail with EADDRINUSE.
+  const port = await freePort();
+  const created = await cli(['create', pod, '--mode', 'dnat', '--port', `127.0.0.1:${port}:8080`, '--replicas', '3', '--env', 'REUSEPORT=0', '--stop-timeout', '3', '-q']);
+  t.equal(created.code, 0, `create --mode dnat exits 0 (stderr: ${created.stderr.trim()})`);
+  const source: ExportSource = {
+    name: pod,
+    replicas: 3,
+    sandboxImage: pauseImage,
+    spec: { image: exampleImage, ports: [{ hostIp: '127.0.0.1', hostPort: port, containerPort: 8080 }], env: { REUSEPORT: '0' }, stopTimeout: 3, mode: 'dnat' },
+  };
+
+  const k8s = await cli(['export', pod, '--format', 'kubernetes']);
+  t.equal(k8s.code, 0, `export --format kubernetes exits 0 (stderr: ${k8s.stderr.trim()})`);
+  const docs = parseAll(k8s.stdout);
+  for (const doc of docs) t.doesNotThrow(() => validateKubernetes(doc), `${doc['kind']} validates`);
+  // A reader that throws fails the test but does not stop it: the Compose file still gets run.
+  const k8sBack = attempt(t, () => fromKubernetesDnat(docs));
+  if (k8sBack) {
+    const { instanceFrom: _f, ...roundTrip } = k8sBack;
+    t.same(roundTrip, { ...expected(source), instances: [1, 2, 3].map(() => ['(the Pod name)', '8080']) }, 'a Deployment of 3 Pods of one container each');
+  }
+
+  const out = await cli(['export', pod, '--format', 'compose', '-o', composeFile]);
+  t.equal(out.code, 0, `export --format compose exits 0 (stderr: ${out.stderr.trim()})`);
+  const [doc] = parseAll(readFileSync(composeFile, 'utf8'));
+  t.doesNotThrow(() => validateCompose(doc!), 'the Compose file validates');
+  const composeBack = attempt(t, () => fromComposeDnat(doc!, pod));
+  if (composeBack) {
+    const { addresses, ruleTargets, subnet, ...back } = composeBack;
+    t.same(back, expected(source), 'the Compose file round-trips what create was given');
+    const podSubnet = await docker('network', 'inspect', `${pod}-net`, '--format', '{{range .IPAM.Config}}{{.Subnet}}{{end}}');
+    t.equal(subnet, podSubnet, "its network takes the subnet of the pod's own network");
+    t.same(ruleTargets, addresses, "the rules name the replicas' fixed addresses");
+  }
+
+  const services = Object.keys(doc!['services'] as Obj);
+  const labels = { labels: [TEST_LABEL] };
+  // docker-compose 1.29 replaces (does not merge) a network's settings from an override file: the
+  // test's labels come with the exported file's own ipam.
+  writeFileSync(override, YAML.stringify({ services: Object.fromEntries(services.map((s) => [s, labels])), networks: { default: { ...doc!['networks']['default'], ...labels } } }));
+  const config = await compose('config', '-q');
+  t.equal(config.code, 0, `docker-compose config accepts it (stderr: ${config.stderr.trim()})`);
+
+  t.equal((await cli(['rm', pod, '-q'])).code, 0, 'rm the pod (its port and subnet are free again)');
+  const up = await compose('up', '-d');
+  t.equal(up.code, 0, `docker-compose up -d (stderr: ${up.stderr.trim()})`);
+  const names = [1, 2, 3].map((n) => `Hello from ${pod}-${n}`);
+  await waitFor('all 3 Compose replicas to answer', () => spread(port, 60), (c) => names.every((n) => c.has(n)), 60_000).catch((err: Error) => t.fail(err.message));
+  const counts = await spread(port, 150);
+  t.same([...counts.keys()].sort(), names, `exactly the 3 replicas answer on 127.0.0.1:${port}, nothing fails: ${JSON.stringify([...counts])}`);
+  for (const n of names) t.ok((counts.get(n) ?? 0) >= 15, `${n}: ${counts.get(n)} of 150 (the rules spread them)`);
+  const container = async (service: string): Promise<string> =>
+    docker('ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`);
+  for (const n of [1, 2, 3]) {
+    const mode = await docker('inspect', '--format', '{{.HostConfig.NetworkMode}}', (await container(`${pod}-${n}`)).split('\n')[0]!);
+    t.notMatch(mode, /^container:/, `${pod}-${n} has a network namespace of its own (${mode})`);
+  }
+  const nat = await container('nat');
+  t.ok(nat, 'the NAT helper ran');
+  if (nat) t.equal(await docker('inspect', '--format', '{{.State.ExitCode}}', nat), '0', 'the NAT helper wrote the rules and exited 0');
   const stopped = await compose('down', '-t', '5');
   t.equal(stopped.code, 0, 'docker-compose down');
 });

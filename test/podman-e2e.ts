@@ -4,14 +4,15 @@
 //
 // e2e-repair.ts checks what each engine really does after a crash of the sandbox's process:
 // Docker strands the replicas, Podman keeps the pod's namespace. e2e-dnat.ts runs too (the NAT
-// helper, the per-pod network, the host's rules before and after). Left out: e2e-dockerd-restart.ts
+// helper, the per-pod network, the host's rules before and after), and e2e-logs.ts (logs -f
+// following the pod through Podman's events). Left out: e2e-dockerd-restart.ts
 // (it restarts dockerd itself).
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { cli } from './helpers/cli.ts';
 
-const FILES = ['test/e2e-lifecycle.ts', 'test/e2e-errors.ts', 'test/e2e-concurrency.ts', 'test/e2e-lossless.ts', 'test/e2e-repair.ts', 'test/e2e-dnat.ts'];
+const FILES = ['test/e2e-lifecycle.ts', 'test/e2e-errors.ts', 'test/e2e-concurrency.ts', 'test/e2e-lossless.ts', 'test/e2e-repair.ts', 'test/e2e-dnat.ts', 'test/e2e-logs.ts'];
 /** Each file's own budget under tap (package.json "timeout"), times the files run here. */
 const PER_FILE_MS = 300_000;
 

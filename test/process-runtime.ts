@@ -9,6 +9,7 @@ import t from 'tap';
 import { cli as runCli, ownPods, requireEngine, spread, type CliResult } from './helpers/cli.ts';
 import { ensureImages, waitFor } from './helpers/docker.ts';
 import { exampleJs } from './helpers/example-process.ts';
+import { followsThePod } from './helpers/follow.ts';
 import { freePort } from './helpers/http-client.ts';
 import { startLoad } from './helpers/load.ts';
 
@@ -242,6 +243,25 @@ t.test('a pod of local processes: create, spread, ps/ls, logs, scale, restart, r
     for (const pid of pids) t.ok(gone(pid), `pid ${pid} is gone`);
     const again = await cli(['ps', POD]);
     t.not(again.code, 0, 'the pod is gone for ps too');
+  });
+});
+
+// The same steps as test/e2e-logs.ts, with local processes: the process runtime's own events
+// (its records compared every half second) are what logs -f follows here.
+t.test('logs -f follows a process pod through scale, restart, rollout and rm', async (t) => {
+  const pod = 'proc-logs';
+  const port = await freePort();
+  const created = await cli(['create', pod, '--runtime', 'process', '--port', String(port), '--replicas', '2', '--stop-timeout', '3', '-q', ...command]);
+  t.equal(created.code, 0, `create exits 0 (stderr: ${created.stderr.trim()})`);
+  t.teardown(async () => void (await cli(['rm', pod, '-q'])));
+  await followsThePod(t, {
+    pod,
+    port,
+    cli,
+    env,
+    // The keeper restarts a command that dies: the same replica, a new process.
+    restart: async (_replica, pid) => void process.kill(pid, 'SIGKILL'),
+    lastLinesOfRemoved: true,
   });
 });
 

@@ -6,14 +6,13 @@ import { buildAppImage, OFFICIAL_BASE, localBase } from '../pod/build-app.ts';
 import type { PodContext } from '../pod/context.ts';
 import { createPod } from '../pod/create.ts';
 import { ExitCode, PodError } from '../pod/errors.ts';
-import { EXPORT_FORMATS, exportPod, exportSource, parseExportFormat } from '../pod/export.ts';
+import { EXPORT_FORMATS, exportPod, parseExportFormat, readExportSource } from '../pod/export.ts';
 import { podLogs } from '../pod/logs.ts';
 import { removePod } from '../pod/remove.ts';
 import { repairPod } from '../pod/repair.ts';
 import { rolloutPod } from '../pod/rollout.ts';
 import { scalePod } from '../pod/scale.ts';
 import { supervise } from '../pod/supervise.ts';
-import { requirePod } from '../pod/observe.ts';
 import { inspectPod, listPods, podProcesses, podStateNote } from '../pod/status.ts';
 import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parseMode, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
@@ -216,7 +215,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const format = parseExportFormat(o['format']);
       const ctx = context(cmd);
-      const text = exportPod(exportSource(await requirePod(ctx.runtime, parsePodName(rawName))), format);
+      const text = exportPod(await readExportSource(ctx.runtime, parsePodName(rawName), format), format);
       const file = o['output'];
       if (file === undefined) return io.out(text);
       try {

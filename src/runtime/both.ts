@@ -30,7 +30,7 @@ export function bothRuntimes(engine: Runtime, processes: ProcessRuntime): Runtim
     containerStatus: (id) => pick(id).containerStatus(id),
     exec: (id, cmd) => pick(id).exec(id, cmd),
     logs: (id, options) => pick(id).logs(id, options),
-    events: (labels) => engine.events(labels),
+    events: (labels, signal) => engine.events(labels, signal),
     lastExitCode: (id) => pick(id).lastExitCode?.(id) ?? Promise.resolve(undefined),
     listensOn: (id, port) => pick(id).listensOn?.(id, port) ?? Promise.resolve(undefined),
     parts: () => [engine, processes],

@@ -286,15 +286,26 @@ export class DockerRuntime implements Runtime {
     await this.call(`restarting ${id.slice(0, 12)}`, () => this.docker.getContainer(id).restart({ t: timeoutS }));
   }
 
-  async events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>> {
+  async events(labels: Record<string, string>, signal?: AbortSignal): Promise<AsyncIterable<EngineEvent>> {
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
     // Podman's filter matches nothing for a label given without a value: there the labels are
     // matched here, on the attributes every event carries (labels included).
     const podman = (await this.engineKind()) === 'podman';
     const filters = podman ? { type: ['container' as const] } : { type: ['container' as const], label };
     const stream = (await this.call('watching engine events', () => this.docker.getEvents({ filters }))) as NodeJS.ReadableStream;
+    // The reader is made on the first read: until then the paused stream keeps what arrives, so no
+    // event between subscribing and iterating is lost.
+    let lines: ReturnType<typeof createInterface> | undefined;
+    // Closing the reader ends the iteration even while it waits for an event that never comes.
+    const stop = (): void => {
+      lines?.close();
+      (stream as Readable).destroy();
+    };
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
     return (async function* () {
-      const lines = createInterface({ input: stream as Readable, crlfDelay: Infinity });
+      if (signal?.aborted) return;
+      lines = createInterface({ input: stream as Readable, crlfDelay: Infinity });
       for await (const line of lines) {
         if (!line.trim()) continue;
         const e = JSON.parse(line) as { Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
@@ -327,6 +338,18 @@ export class DockerRuntime implements Runtime {
     const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
     const list = await this.call('listing networks', () => this.docker.listNetworks({ filters: { label } }));
     return list.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
+  }
+
+  async networkSubnet(name: string): Promise<string | undefined> {
+    let info: { IPAM?: { Config?: Array<{ Subnet?: string }> | null } };
+    try {
+      info = (await this.docker.getNetwork(name).inspect()) as typeof info;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`inspecting network ${name}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+    return (info.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').find((s) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(s));
   }
 
   async runHelper(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }> {

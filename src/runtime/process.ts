@@ -372,7 +372,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   /** The engine's events, by comparing the records every half second. */
-  async events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>> {
+  async events(labels: Record<string, string>, signal?: AbortSignal): Promise<AsyncIterable<EngineEvent>> {
     const snapshot = async (): Promise<Map<string, ContainerSummary & { restarts: number }>> =>
       new Map(
         this.store
@@ -385,8 +385,12 @@ export class ProcessRuntime implements Runtime {
       );
     let before = await snapshot();
     return (async function* () {
-      for (;;) {
-        await delay(EVENTS_POLL_MS);
+      while (!signal?.aborted) {
+        try {
+          await delay(EVENTS_POLL_MS, undefined, signal ? { signal } : {});
+        } catch {
+          return; // aborted
+        }
         const now = await snapshot();
         for (const [id, s] of now) {
           const old = before.get(id);

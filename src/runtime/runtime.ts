@@ -164,8 +164,11 @@ export interface Runtime {
    */
   unmetSysctls?(sysctls: Record<string, string>): Record<string, string | undefined>;
 
-  /** Container events (start, die, destroy, ...) of containers carrying these labels, as they happen. */
-  events(labels: Record<string, string>): Promise<AsyncIterable<EngineEvent>>;
+  /**
+   * Container events (start, die, destroy, ...) of containers carrying these labels, as they happen.
+   * Aborting `signal` ends the iteration and lets go of the engine's stream (a follower stops here).
+   */
+  events(labels: Record<string, string>, signal?: AbortSignal): Promise<AsyncIterable<EngineEvent>>;
 
   /**
    * Optional: the exit code of the container's last exit, also once the restart policy has started
@@ -189,6 +192,8 @@ export interface Runtime {
   removeNetwork?(name: string): Promise<void>;
   /** Networks carrying every one of these labels (value '' = any value), by name. */
   listNetworks?(labels: Record<string, string>): Promise<NetworkSummary[]>;
+  /** The network's IPv4 subnet (CIDR, e.g. 172.20.0.0/16); undefined when it is gone or has none. */
+  networkSubnet?(name: string): Promise<string | undefined>;
   /** Runs a helper container in the sandbox's network namespace to completion; always removes it. */
   runHelper?(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
