@@ -1,7 +1,7 @@
 // create's and rollout's arguments that differ with --runtime process: a command instead of an image, and a
 // bare port (`--port 8080`, `--port 127.0.0.1:8080`), since a local process has no second port to map to.
-import { usageError } from '../pod/errors.ts';
-import { parsePortSpecs, type PortMapping } from '../pod/spec.ts';
+import { usageError } from '../errors.ts';
+import { parsePortSpecs, type PortMapping } from '../pod/model/spec.ts';
 import { assertSamePorts } from '../runtime/process.ts';
 import { encodeCommand } from '../runtime/process-command.ts';
 

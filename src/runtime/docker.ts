@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { readlinkSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExitCode, PodError } from '../pod/errors.ts';
+import { ExitCode, PodError } from '../errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
 import { effectiveUid, treeListensOn } from './proc-net.ts';
 import type {

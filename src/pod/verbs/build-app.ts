@@ -4,9 +4,9 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DEFAULT_APP_IMAGE, packageRoot } from '../package-info.ts';
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
+import { DEFAULT_APP_IMAGE, packageRoot } from '../../package-info.ts';
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError } from '../../errors.ts';
 
 export const OFFICIAL_BASE = 'node:20-bookworm-slim';
 export const localBase = (): string => `reuseport-pod/node-base:${process.versions.node.split('.')[0]}`;

@@ -3,9 +3,9 @@
 // seconds later must fail the command that started it, not be reported as a success while the
 // engine's restart policy loops it.
 import { setTimeout as delay } from 'node:timers/promises';
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError, throwIfAborted } from './errors.ts';
-import { lastLogLines } from './readiness.ts';
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError, throwIfAborted } from '../../errors.ts';
+import { lastLogLines } from '../state/readiness.ts';
 
 const POLL_MS = 200;
 

@@ -1,21 +1,20 @@
 // create: sandbox first (it alone publishes the ports), then the replicas joining its network
 // namespace, then wait until every replica listens. Any failure removes what this call made.
-import { DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
-import { engineMessage, isPortTaken, statusOf } from '../runtime/docker-errors.ts';
-import { nameConflict } from './conflict.ts';
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError, throwIfAborted } from './errors.ts';
-import { createPodNetwork, DNAT_SYSCTLS, dnatRuntime, isDnat, publishBackends } from './dnat.ts';
-import { assertHostPortsFree, engineIsLocal } from './host-ports.ts';
-import { ensureAppImage, ensureNatImage, ensureSandboxImage } from './images.ts';
-import { monitorReplicas } from './monitor.ts';
-import { withPodLock } from './lock.ts';
-import { LABEL, networkName, sandboxLabels, sandboxName, storedSpec } from './names.ts';
-import { writeState } from './state.ts';
-import { isIncomplete, observePod, type ObservedPod } from './observe.ts';
-import { startReplicas, waitReady, type StartedReplica } from './replicas.ts';
-import { formatPort, type PodSpec } from './spec.ts';
-import { Undo } from './undo.ts';
+import { DEFAULT_SANDBOX_IMAGE } from '../../package-info.ts';
+import type { PodContext } from '../context.ts';
+import { throwIfAborted } from '../../errors.ts';
+import { createPodNetwork, dnatRuntime, publishBackends } from '../modes/dnat.ts';
+import { assertHostPortsFree, engineIsLocal } from '../ops/host-ports.ts';
+import { ensureAppImage, ensureNatImage, ensureSandboxImage } from '../state/images.ts';
+import { monitorReplicas } from '../ops/monitor.ts';
+import { withPodLock } from '../state/lock.ts';
+import { networkName, sandboxName, storedSpec } from '../model/names.ts';
+import { podExists, POD_SYSCTLS, runSandbox } from '../ops/sandbox.ts';
+import { writeState } from '../state/records.ts';
+import { observePod } from '../state/observe.ts';
+import { startReplicas, waitReady, type StartedReplica } from '../ops/replicas.ts';
+import { formatPort, type PodSpec, isDnat } from '../model/spec.ts';
+import { Undo } from '../ops/undo.ts';
 
 export interface CreateOptions {
   sandboxImage?: string;
@@ -36,10 +35,6 @@ export interface CreateResult {
   seconds: number;
 }
 
-// Lets the kernel hand a closing listener's queued connections to its siblings (Linux 5.14+),
-// which makes scale-down lossless. Per network namespace, so it is set on the sandbox only.
-const POD_SYSCTLS = { 'net.ipv4.tcp_migrate_req': '1' };
-
 /**
  * A runtime without a namespace per pod (local processes) gives the pod the host's sysctls. Said
  * once, when create has succeeded, with the way out; the host's value is the user's to change, not ours.
@@ -55,60 +50,11 @@ function warnUnmetSysctls(ctx: PodContext): void {
   );
 }
 
-/** Says what runs, not what was asked: a pod of 3 with 0 replicas left is not "3 replicas". */
-function exists(pod: ObservedPod): PodError {
-  const { name } = pod;
-  if (isIncomplete(pod)) {
-    const way = pod.recorded ? `\`reuseport-pod repair ${name}\` completes it, \`reuseport-pod rm ${name}\` removes it` : `\`reuseport-pod rm ${name}\` removes what is left`;
-    return new PodError(`pod "${name}" already exists, incomplete (a command on it was interrupted); ${way}`, ExitCode.conflict);
-  }
-  const n = pod.replicas.length;
-  const desired = pod.desired === n ? '' : ` of ${pod.desired} desired`;
-  return new PodError(
-    `pod "${name}" already exists (${n} replica${n === 1 ? '' : 's'}${desired}); use \`reuseport-pod scale ${name} --replicas N\`, or \`reuseport-pod rm ${name}\` first`,
-    ExitCode.conflict,
-  );
-}
-
-export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string): Promise<string> {
-  const dnat = isDnat(spec);
-  const config = {
-    name: sandboxName(spec.name),
-    image,
-    labels: sandboxLabels(spec, ctx.version),
-    ports: spec.ports,
-    sysctls: dnat ? { ...POD_SYSCTLS, ...DNAT_SYSCTLS } : POD_SYSCTLS,
-    ...(dnat ? { network: networkName(spec.name) } : {}),
-  };
-  try {
-    return await ctx.runtime.runPodSandbox(config);
-  } catch (err) {
-    const cause = (err as { cause?: unknown }).cause ?? err;
-    if (statusOf(cause) === 409) {
-      // This pod's own sandbox (a create that raced this one), or someone else's name.
-      const named = await ctx.runtime.containerStatus(config.name).catch(() => undefined);
-      const other = named?.labels[LABEL.pod] === spec.name ? await observePod(ctx.runtime, spec.name) : undefined;
-      if (other) throw exists(other);
-      throw await nameConflict(ctx.runtime, config.name, err);
-    }
-    if (isPortTaken(cause)) {
-      const ports = spec.ports.map(formatPort).join(', ');
-      throw new PodError(`a host port of ${ports} is already in use (${engineMessage(cause).replace(/^.*?: (?=Bind|Error starting)/, '')}); choose a free host port with --port`, ExitCode.conflict, { cause: err });
-    }
-    if (/tcp_migrate_req/.test(engineMessage(cause))) {
-      // Kernels before 5.14 lack the sysctl; the pod still works, scale-down may reset a few queued connections.
-      ctx.warn('this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): scale-down may reset connections waiting in a closing listener\'s queue');
-      return ctx.runtime.runPodSandbox({ ...config, sysctls: dnat ? DNAT_SYSCTLS : {} });
-    }
-    throw err;
-  }
-}
-
 export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateOptions): Promise<CreateResult> {
   const started = Date.now();
   await ctx.runtime.info(); // "engine down" before anything else
   const existing = await observePod(ctx.runtime, spec.name);
-  if (existing) throw exists(existing);
+  if (existing) throw podExists(existing);
 
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
   const dnat = isDnat(spec);
@@ -118,7 +64,7 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   return withPodLock(ctx, spec.name, { image: sandboxImage }, async () => {
     // Checked again under the lock: a concurrent create of the same pod may have just finished.
     const raced = await observePod(ctx.runtime, spec.name);
-    if (raced) throw exists(raced);
+    if (raced) throw podExists(raced);
     // Under the lock: a concurrent create of this pod must be told "exists", not "port taken".
     if (engineIsLocal(ctx.runtime.endpoint)) await assertHostPortsFree(spec.ports);
     const undo = new Undo(ctx.runtime);

@@ -3,14 +3,14 @@
 // then stop as many old ones gracefully (SIGTERM: the server closes its listener, the kernel moves
 // queued connections to the others since tcp_migrate_req=1, in-flight requests finish). Shared by
 // rollout (a new spec), repair and scale (replicas an interrupted rollout left on the old spec).
-import type { PodContext } from './context.ts';
-import { publishBackends } from './dnat.ts';
-import { ExitCode, PodError, throwIfAborted } from './errors.ts';
+import type { PodContext } from '../context.ts';
+import { publishBackends } from '../modes/dnat.ts';
+import { ExitCode, PodError, throwIfAborted } from '../../errors.ts';
 import { monitorReplicas } from './monitor.ts';
-import { LABEL, replicaName, specHash, type StoredSpec } from './names.ts';
-import type { ObservedPod, ObservedReplica } from './observe.ts';
-import { planScale } from './plan.ts';
-import { countListeners } from './readiness.ts';
+import { LABEL, replicaName, specHash, type StoredSpec } from '../model/names.ts';
+import type { ObservedPod, ObservedReplica } from '../state/observe.ts';
+import { planScale } from '../model/plan.ts';
+import { countListeners } from '../state/readiness.ts';
 import { startReplicas, stopAndRemove, waitReady } from './replicas.ts';
 import { Undo } from './undo.ts';
 

@@ -6,15 +6,16 @@
 // the sandbox's namespace with NET_ADMIN only and rewrites the pod's own chains in one
 // iptables-restore COMMIT; established connections keep their conntrack entry, so a replica can be
 // taken out of the rules before it is stopped without breaking what it is serving.
+import { isDnat } from '../model/spec.ts';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { DEFAULT_NAT_IMAGE } from '../package-info.ts';
-import type { HelperConfig, Runtime } from '../runtime/runtime.ts';
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError, throwIfAborted } from './errors.ts';
-import { ensureNatImage } from './images.ts';
-import { LABEL, natHelperName, networkName, replicaNumber, type StoredSpec } from './names.ts';
-import { logReport } from './readiness.ts';
+import { DEFAULT_NAT_IMAGE } from '../../package-info.ts';
+import type { HelperConfig, Runtime } from '../../runtime/runtime.ts';
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError, throwIfAborted } from '../../errors.ts';
+import { ensureNatImage } from '../state/images.ts';
+import { LABEL, natHelperName, networkName, replicaNumber, type StoredSpec } from '../model/names.ts';
+import { logReport } from '../state/readiness.ts';
 
 export const DNAT_CHAIN = 'RPOD-DNAT';
 export const MASQ_CHAIN = 'RPOD-MASQ';
@@ -22,8 +23,6 @@ export const MASQ_CHAIN = 'RPOD-MASQ';
 export const DNAT_SYSCTLS = { 'net.ipv4.ip_forward': '1' };
 const HELPER_TIMEOUT_MS = 30_000;
 const WITHDRAW_SETTLE_MS = 200;
-
-export const isDnat = (spec: Pick<StoredSpec, 'mode'> | undefined): boolean => spec?.mode === 'dnat';
 
 export type DnatRuntime = Runtime & Required<Pick<Runtime, 'createNetwork' | 'removeNetwork' | 'listNetworks' | 'runHelper'>>;
 

@@ -1,9 +1,9 @@
 // A name the engine says is taken (409): whose is it? A pod's own objects carry its labels, so the
 // user is told which pod and what the object is, instead of "not made by reuseport-pod" (removing
 // another pod's state record on that advice would silently revert that pod).
-import type { Runtime } from '../runtime/runtime.ts';
-import { ExitCode, PodError } from './errors.ts';
-import { isLegacyStateName, LABEL } from './names.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import { ExitCode, PodError } from '../../errors.ts';
+import { isLegacyStateName, LABEL } from '../model/names.ts';
 
 const ROLE_WORDS: Record<string, string> = {
   sandbox: 'sandbox',

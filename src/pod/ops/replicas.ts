@@ -1,12 +1,13 @@
 // Starting and stopping replicas, shared by create, scale and rm. Independent engine calls run in
 // parallel: ten replicas one after the other are ten times slower than they need to be.
-import type { ContainerConfig } from '../runtime/runtime.ts';
-import type { PodContext } from './context.ts';
-import { nameConflict } from './conflict.ts';
-import { isDnat, waitAccepting } from './dnat.ts';
-import { networkName, podOfReplica, replicaLabels, replicaName, type StoredSpec } from './names.ts';
-import { failIfExited, waitForListeners } from './readiness.ts';
-import { statusOf } from '../runtime/docker-errors.ts';
+import { isDnat } from '../model/spec.ts';
+import type { ContainerConfig } from '../../runtime/runtime.ts';
+import type { PodContext } from '../context.ts';
+import { nameConflict } from '../state/conflict.ts';
+import { waitAccepting } from '../modes/dnat.ts';
+import { networkName, podOfReplica, replicaLabels, replicaName, type StoredSpec } from '../model/names.ts';
+import { failIfExited, waitForListeners } from '../state/readiness.ts';
+import { statusOf } from '../../runtime/docker-errors.ts';
 import type { Undo } from './undo.ts';
 
 export interface StartedReplica {

@@ -2,8 +2,8 @@
 // change, so each new state is a new container, `<pod>-state-g<generation>`, created and never
 // started; the highest generation is the truth (observe.ts reads it), older ones are removed once a
 // newer one exists. Writers hold the pod's lock (lock.ts), so generations do not race.
-import type { PodContext } from './context.ts';
-import { LABEL, stateName, type StoredSpec } from './names.ts';
+import type { PodContext } from '../context.ts';
+import { LABEL, stateName, type StoredSpec } from '../model/names.ts';
 import type { ObservedPod } from './observe.ts';
 
 export interface DesiredState {

@@ -3,14 +3,15 @@
 // restarted, a replica that died or was removed) and, as a safety net for events it cannot see
 // (the engine itself restarting), checks every pod on a timer. Repairs take the pod's lock, so
 // they wait for a scale or rollout in progress instead of fighting it.
+import { isDnat } from '../model/spec.ts';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { PodContext } from './context.ts';
-import { PodError } from './errors.ts';
-import { isDnat } from './dnat.ts';
-import { assessPod, beyondRepair, describeTrouble, needsRepair, type AssessedReplica } from './health.ts';
-import { lockIsStale } from './lock-stale.ts';
-import { LABEL } from './names.ts';
-import { lockOf, observeAllPods, observePod } from './observe.ts';
+import type { PodContext } from '../context.ts';
+import { PodError } from '../../errors.ts';
+
+import { assessPod, beyondRepair, describeTrouble, needsRepair, type AssessedReplica } from '../state/health.ts';
+import { lockIsStale } from '../state/lock-stale.ts';
+import { LABEL } from '../model/names.ts';
+import { lockOf, observeAllPods, observePod } from '../state/observe.ts';
 import { repairPod } from './repair.ts';
 
 const SETTLE_MS = 300;

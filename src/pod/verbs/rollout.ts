@@ -8,15 +8,15 @@
 // fails (a new replica does not listen, or dies within the --monitor window) puts the previous
 // spec back, record first, then its replicas, and exits non-zero (Swarm's
 // --update-failure-action rollback). Ctrl-C stops it where it is: the target stays recorded.
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
-import { ensureAppImage } from './images.ts';
-import { withPodLock } from './lock.ts';
-import { specHash, type StoredSpec } from './names.ts';
-import { markerImage, requirePod } from './observe.ts';
-import { replaceReplicas, ReplaceError, replicasNotOn, type Replaced } from './replace.ts';
-import { requireServing } from './scale.ts';
-import { writeState } from './state.ts';
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError } from '../../errors.ts';
+import { ensureAppImage } from '../state/images.ts';
+import { withPodLock } from '../state/lock.ts';
+import { specHash, type StoredSpec } from '../model/names.ts';
+import { markerImage, requirePod } from '../state/observe.ts';
+import { replaceReplicas, ReplaceError, replicasNotOn, type Replaced } from '../ops/replace.ts';
+import { requireServing } from '../ops/serving.ts';
+import { writeState } from '../state/records.ts';
 
 export interface RolloutOptions {
   image?: string;

@@ -10,19 +10,20 @@
 // Replicas the engine's restart policy is restarting, or that crash-loop, are left to the engine
 // (starting them fights it) and reported: no repair fixes an image that dies. Used by `repair` and
 // by `supervise`.
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
-import { createPodNetwork, isDnat, publishBackends, rulesStale } from './dnat.ts';
-import { assessPod, beyondRepair, describeTrouble, isOutdated, legacyRecords, needsRepair, type Assessment } from './health.ts';
-import { withPodLock } from './lock.ts';
-import type { StoredSpec } from './names.ts';
-import { markerImage, requirePod, type ObservedPod } from './observe.ts';
-import { planScale } from './plan.ts';
-import { runSandbox } from './create.ts';
-import { replaceReplicas } from './replace.ts';
-import { startReplicas, stopAndRemove, waitReady } from './replicas.ts';
-import { writeState } from './state.ts';
-import { Undo } from './undo.ts';
+import { isDnat } from '../model/spec.ts';
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError } from '../../errors.ts';
+import { createPodNetwork, publishBackends, rulesStale } from '../modes/dnat.ts';
+import { assessPod, beyondRepair, describeTrouble, isOutdated, legacyRecords, needsRepair, type Assessment } from '../state/health.ts';
+import { withPodLock } from '../state/lock.ts';
+import type { StoredSpec } from '../model/names.ts';
+import { markerImage, requirePod, type ObservedPod } from '../state/observe.ts';
+import { planScale } from '../model/plan.ts';
+import { runSandbox } from '../ops/sandbox.ts';
+import { replaceReplicas } from '../ops/replace.ts';
+import { startReplicas, stopAndRemove, waitReady } from '../ops/replicas.ts';
+import { writeState } from '../state/records.ts';
+import { Undo } from '../ops/undo.ts';
 
 export interface RepairResult {
   name: string;

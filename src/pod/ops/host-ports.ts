@@ -2,8 +2,8 @@
 // anything is created. Docker finds it too with its userland proxy, but not with
 // --userland-proxy=false, where its DNAT rule would silently steal the port's traffic.
 import { createServer } from 'node:net';
-import { ExitCode, PodError } from './errors.ts';
-import { formatPort, type PortMapping } from './spec.ts';
+import { ExitCode, PodError } from '../../errors.ts';
+import { formatPort, type PortMapping } from '../model/spec.ts';
 
 function probe(p: PortMapping): Promise<NodeJS.ErrnoException | undefined> {
   return new Promise((resolve) => {

@@ -9,14 +9,14 @@
 //   would leave all but one replica with EADDRINUSE.
 // Rendering is a pure function of the recorded spec; readExportSource alone asks the engine.
 import YAML from 'yaml';
-import { DEFAULT_NAT_IMAGE, DEFAULT_SANDBOX_IMAGE, packageVersion } from '../package-info.ts';
-import type { Runtime } from '../runtime/runtime.ts';
-import { DNAT_SYSCTLS, isDnat, natRuleSet } from './dnat.ts';
-import { ExitCode, PodError, usageError } from './errors.ts';
-import { networkName, replicaName, type StoredSpec } from './names.ts';
-import { requirePod, type ObservedPod } from './observe.ts';
-import { replicaConfig } from './replicas.ts';
-import { formatPort, type PortMapping } from './spec.ts';
+import { DEFAULT_NAT_IMAGE, DEFAULT_SANDBOX_IMAGE, packageVersion } from '../../package-info.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
+import { DNAT_SYSCTLS, natRuleSet } from '../modes/dnat.ts';
+import { ExitCode, PodError, usageError } from '../../errors.ts';
+import { networkName, replicaName, type StoredSpec } from '../model/names.ts';
+import { requirePod, type ObservedPod } from '../state/observe.ts';
+import { replicaConfig } from '../ops/replicas.ts';
+import { formatPort, type PortMapping, isDnat } from '../model/spec.ts';
 
 export const EXPORT_FORMATS = ['kubernetes', 'compose'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];

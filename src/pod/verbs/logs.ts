@@ -8,10 +8,10 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
-import { LABEL } from './names.ts';
-import { observePod, requirePod } from './observe.ts';
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError } from '../../errors.ts';
+import { LABEL } from '../model/names.ts';
+import { observePod, requirePod } from '../state/observe.ts';
 
 export interface LogsOptions {
   follow: boolean;

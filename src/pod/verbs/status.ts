@@ -1,13 +1,13 @@
 // ps, ls and inspect: what runs, computed from the engine each time.
-import type { ContainerStatus } from '../runtime/runtime.ts';
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
-import { backendsOf, isDnat, readRules } from './dnat.ts';
-import { assessPod, beyondRepair, describeTrouble, type Assessment } from './health.ts';
-import { networkName } from './names.ts';
-import { isIncomplete, observeAllPods, requirePod, type ObservedPod } from './observe.ts';
-import { countListeners } from './readiness.ts';
-import { formatPort } from './spec.ts';
+import type { ContainerStatus } from '../../runtime/runtime.ts';
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError } from '../../errors.ts';
+import { backendsOf, readRules } from '../modes/dnat.ts';
+import { assessPod, beyondRepair, describeTrouble, type Assessment } from '../state/health.ts';
+import { networkName } from '../model/names.ts';
+import { isIncomplete, observeAllPods, requirePod, type ObservedPod } from '../state/observe.ts';
+import { countListeners } from '../state/readiness.ts';
+import { formatPort, isDnat } from '../model/spec.ts';
 
 export interface ReplicaRow {
   name: string;

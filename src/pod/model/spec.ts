@@ -1,7 +1,7 @@
 // What a pod is, as the user asked for it. Parsing and validation live here so that every
 // command (and every engine) sees the same rules and the same messages.
 import { isIP } from 'node:net';
-import { usageError } from './errors.ts';
+import { usageError } from '../../errors.ts';
 
 export const MAX_REPLICAS = 100;
 export const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -26,6 +26,9 @@ export function parseMode(raw: unknown): PodMode {
   if (!(POD_MODES as readonly string[]).includes(text)) throw usageError(`--mode "${text}" is not a mode; use ${POD_MODES.join(' or ')}`);
   return text as PodMode;
 }
+
+/** A pod whose replicas have network namespaces of their own (on the pod's network). */
+export const isDnat = (spec: { mode?: PodMode } | undefined): boolean => spec?.mode === 'dnat';
 
 export interface PodSpec {
   name: string;

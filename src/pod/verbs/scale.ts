@@ -5,18 +5,19 @@
 // the recorded one go first when scaling down, and the rest are replaced, so that scale never ends
 // with the pod running two specs. The count asked for is recorded first, so that the supervisor
 // works toward it too.
-import type { PodContext } from './context.ts';
-import { publishBackends } from './dnat.ts';
-import { ExitCode, PodError, throwIfAborted } from './errors.ts';
-import { withPodLock } from './lock.ts';
-import { replicaName } from './names.ts';
-import { markerImage, requirePod, type ObservedPod } from './observe.ts';
-import { planScale } from './plan.ts';
-import { monitorReplicas } from './monitor.ts';
-import { replaceReplicas, replicasNotOn } from './replace.ts';
-import { startReplicas, stopAndRemove, waitReady } from './replicas.ts';
-import { writeState } from './state.ts';
-import { Undo } from './undo.ts';
+import type { PodContext } from '../context.ts';
+import { publishBackends } from '../modes/dnat.ts';
+import { throwIfAborted } from '../../errors.ts';
+import { withPodLock } from '../state/lock.ts';
+import { replicaName } from '../model/names.ts';
+import { requireServing } from '../ops/serving.ts';
+import { markerImage, requirePod, type ObservedPod } from '../state/observe.ts';
+import { planScale } from '../model/plan.ts';
+import { monitorReplicas } from '../ops/monitor.ts';
+import { replaceReplicas, replicasNotOn } from '../ops/replace.ts';
+import { startReplicas, stopAndRemove, waitReady } from '../ops/replicas.ts';
+import { writeState } from '../state/records.ts';
+import { Undo } from '../ops/undo.ts';
 
 export interface ScaleResult {
   name: string;
@@ -27,21 +28,6 @@ export interface ScaleResult {
   /** Replicas of another spec than the recorded one (an interrupted rollout's), replaced by this scale. */
   replaced: Array<{ old: string; new: string }>;
   seconds: number;
-}
-
-export function requireServing(pod: ObservedPod): Required<Pick<ObservedPod, 'sandbox' | 'spec'>> {
-  const { sandbox, spec } = pod;
-  if (!spec) {
-    throw new PodError(`pod "${pod.name}" has no recorded spec (its labels are damaged); remove it with \`reuseport-pod rm ${pod.name}\` and create it again`, ExitCode.failure);
-  }
-  if (!sandbox) {
-    // The spec survives in the state record, and that is all repair needs to re-create the sandbox.
-    throw new PodError(`pod "${pod.name}" has no sandbox; run \`reuseport-pod repair ${pod.name}\` (it re-creates the sandbox and the replicas that were in it)`, ExitCode.failure);
-  }
-  if (sandbox.state !== 'running') {
-    throw new PodError(`the sandbox of pod "${pod.name}" is ${sandbox.state}; run \`reuseport-pod repair ${pod.name}\``, ExitCode.failure);
-  }
-  return { sandbox, spec };
 }
 
 /** Which replica numbers go when scaling down: other-spec ones first, then the highest numbers. */

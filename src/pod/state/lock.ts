@@ -4,12 +4,12 @@
 import { hostname } from 'node:os';
 import { heldHere, lockIsStale } from './lock-stale.ts';
 import { setTimeout as delay } from 'node:timers/promises';
-import { statusOf } from '../runtime/docker-errors.ts';
-import type { ContainerSummary } from '../runtime/runtime.ts';
+import { statusOf } from '../../runtime/docker-errors.ts';
+import type { ContainerSummary } from '../../runtime/runtime.ts';
 import { nameConflict } from './conflict.ts';
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError, throwIfAborted } from './errors.ts';
-import { LABEL, lockName } from './names.ts';
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError, throwIfAborted } from '../../errors.ts';
+import { LABEL, lockName } from '../model/names.ts';
 
 export interface LockOptions {
   /** Any local image (the sandbox's): the lock is a never-started container. */

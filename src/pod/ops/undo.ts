@@ -1,6 +1,6 @@
 // "A failed step undoes what that operation made": each operation records what it created here
 // and, on failure, removes exactly that (never anything it found already running).
-import type { Runtime } from '../runtime/runtime.ts';
+import type { Runtime } from '../../runtime/runtime.ts';
 
 export class Undo {
   private readonly runtime: Runtime;

@@ -2,8 +2,8 @@
 // (ls, ps) can tell "a command is at work" from "a command was killed holding it" without the
 // lock's writing side.
 import { hostname } from 'node:os';
-import type { ContainerSummary } from '../runtime/runtime.ts';
-import { LABEL } from './names.ts';
+import type { ContainerSummary } from '../../runtime/runtime.ts';
+import { LABEL } from '../model/names.ts';
 
 const STALE_MS = 15 * 60 * 1000;
 

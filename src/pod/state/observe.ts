@@ -1,9 +1,9 @@
 // What runs now, read from the engine's labels: the only state there is.
-import type { ContainerSummary, Runtime } from '../runtime/runtime.ts';
-import { DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
-import { ExitCode, PodError } from './errors.ts';
+import type { ContainerSummary, Runtime } from '../../runtime/runtime.ts';
+import { DEFAULT_SANDBOX_IMAGE } from '../../package-info.ts';
+import { ExitCode, PodError } from '../../errors.ts';
 import { lockIsStale } from './lock-stale.ts';
-import { LABEL, readStoredSpec, replicaNumber, type StoredSpec } from './names.ts';
+import { LABEL, readStoredSpec, replicaNumber, type StoredSpec } from '../model/names.ts';
 
 export interface ObservedReplica {
   n: number;

@@ -4,10 +4,11 @@
 // started before the sandbox's current start is stranded; and one whose NetworkMode names another
 // sandbox id was joined to a sandbox that has since been re-created. Where the engine runs on this
 // host, the namespace identities (/proc/<pid>/ns/net) replace the start-time rule.
-import type { ContainerStatus } from '../runtime/runtime.ts';
-import type { PodContext } from './context.ts';
-import { isDnat } from './dnat.ts';
-import { isLegacyStateName, LABEL, specHash } from './names.ts';
+import { isDnat } from '../model/spec.ts';
+import type { ContainerStatus } from '../../runtime/runtime.ts';
+import type { PodContext } from '../context.ts';
+
+import { isLegacyStateName, LABEL, specHash } from '../model/names.ts';
 import type { ObservedPod } from './observe.ts';
 
 /**

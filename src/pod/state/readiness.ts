@@ -2,9 +2,9 @@
 // pause program counts LISTEN sockets on a port (`/pause --listeners PORT`), so readiness works
 // for any replica image and any engine that can exec, and never needs a fixed sleep.
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ContainerStatus, Runtime } from '../runtime/runtime.ts';
-import { ExitCode, PodError, throwIfAborted } from './errors.ts';
-import { LABEL } from './names.ts';
+import type { ContainerStatus, Runtime } from '../../runtime/runtime.ts';
+import { ExitCode, PodError, throwIfAborted } from '../../errors.ts';
+import { LABEL } from '../model/names.ts';
 
 export interface WaitOptions {
   sandboxId: string;

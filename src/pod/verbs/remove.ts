@@ -1,13 +1,13 @@
 // rm: every object carrying the pod's label. Records first, then replicas (gracefully), then the
 // sandbox, then the network. Removing a sandbox under joined replicas strands them, and Podman
 // refuses it outright.
-import type { ContainerSummary } from '../runtime/runtime.ts';
-import type { PodContext } from './context.ts';
-import { withPodLock } from './lock.ts';
-import { removePodNetworks } from './dnat.ts';
-import { LABEL } from './names.ts';
-import { markerImage, observePod, requirePod } from './observe.ts';
-import { stopAndRemove } from './replicas.ts';
+import type { ContainerSummary } from '../../runtime/runtime.ts';
+import type { PodContext } from '../context.ts';
+import { withPodLock } from '../state/lock.ts';
+import { removePodNetworks } from '../modes/dnat.ts';
+import { LABEL } from '../model/names.ts';
+import { markerImage, observePod, requirePod } from '../state/observe.ts';
+import { stopAndRemove } from '../ops/replicas.ts';
 
 export interface RemoveResult {
   name: string;

@@ -3,9 +3,9 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_APP_IMAGE, DEFAULT_NAT_IMAGE, DEFAULT_SANDBOX_IMAGE, packageRoot, packageVersion } from '../package-info.ts';
-import type { PodContext } from './context.ts';
-import { ExitCode, PodError } from './errors.ts';
+import { DEFAULT_APP_IMAGE, DEFAULT_NAT_IMAGE, DEFAULT_SANDBOX_IMAGE, packageRoot, packageVersion } from '../../package-info.ts';
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError } from '../../errors.ts';
 
 export async function ensureAppImage(ctx: PodContext, image: string): Promise<void> {
   if (await ctx.runtime.imageExists(image)) return;
