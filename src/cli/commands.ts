@@ -62,7 +62,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       const result = await createPod(ctx, spec, { sandboxImage: String(o['sandboxImage']), waitTimeoutMs, monitorMs });
       if (o['json']) return json(io, result);
       const [first] = spec.ports;
-      io.out(`pod ${result.name}: ${plural(result.replicas.length, 'replica')} of ${result.image} listening on ${result.ports.join(', ')}${result.mode === 'dnat' ? ' (mode dnat)' : ''} (ready in ${result.seconds.toFixed(1)} s)`);
+      io.out(`pod ${result.name}: ${plural(result.replicas.length, 'replica')} of ${result.image} listening on ${result.ports.join(', ')}${result.mode === 'reuseport' ? '' : ` (mode ${result.mode})`} (ready in ${result.seconds.toFixed(1)} s)`);
       if (first) io.out(`  try: curl http://${first.hostIp && first.hostIp !== '0.0.0.0' ? (first.hostIp.includes(':') ? `[${first.hostIp}]` : first.hostIp) : '127.0.0.1'}:${first.hostPort}/`);
     });
 

@@ -1,7 +1,7 @@
 // Names and labels: the engine's labels are the only state the tool keeps, so everything that
 // reads or writes them goes through here (the way Compose uses com.docker.compose.*).
 import { createHash } from 'node:crypto';
-import type { PodSpec } from './spec.ts';
+import { isPodMode, type PodSpec } from './spec.ts';
 
 export const LABEL = {
   pod: 'io.reuseport-pod.pod',
@@ -79,7 +79,7 @@ export type StoredSpec = Omit<PodSpec, 'name' | 'replicas'>;
 export function storedSpec(spec: PodSpec): StoredSpec {
   const stored: StoredSpec = { image: spec.image, ports: spec.ports, env: spec.env, stopTimeout: spec.stopTimeout };
   // Only the non-default mode is written, so reuseport pods' labels read as they always did.
-  if (spec.mode === 'dnat') stored.mode = 'dnat';
+  if (spec.mode !== undefined && spec.mode !== 'reuseport') stored.mode = spec.mode;
   return stored;
 }
 
@@ -90,7 +90,7 @@ export function readStoredSpec(labels: Record<string, string>, label: string = L
     const parsed = JSON.parse(raw) as StoredSpec;
     if (typeof parsed.image !== 'string' || !Array.isArray(parsed.ports)) return undefined;
     const spec: StoredSpec = { image: parsed.image, ports: parsed.ports, env: parsed.env ?? {}, stopTimeout: parsed.stopTimeout ?? 10 };
-    if (parsed.mode === 'dnat') spec.mode = 'dnat';
+    if (isPodMode(parsed.mode) && parsed.mode !== 'reuseport') spec.mode = parsed.mode;
     return spec;
   } catch {
     return undefined;

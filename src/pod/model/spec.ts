@@ -21,6 +21,8 @@ export interface PortMapping {
 export const POD_MODES = ['reuseport', 'dnat'] as const;
 export type PodMode = (typeof POD_MODES)[number];
 
+export const isPodMode = (value: unknown): value is PodMode => (POD_MODES as readonly unknown[]).includes(value);
+
 export function parseMode(raw: unknown): PodMode {
   const text = String(raw ?? 'reuseport').trim();
   if (!(POD_MODES as readonly string[]).includes(text)) throw usageError(`--mode "${text}" is not a mode; use ${POD_MODES.join(' or ')}`);

@@ -6,16 +6,16 @@
 // the sandbox's namespace with NET_ADMIN only and rewrites the pod's own chains in one
 // iptables-restore COMMIT; established connections keep their conntrack entry, so a replica can be
 // taken out of the rules before it is stopped without breaking what it is serving.
-import { isDnat } from '../model/spec.ts';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DEFAULT_NAT_IMAGE } from '../../package-info.ts';
-import type { HelperConfig, Runtime } from '../../runtime/runtime.ts';
+import type { ContainerStatus, HelperConfig, Runtime } from '../../runtime/runtime.ts';
 import type { PodContext } from '../context.ts';
 import { ExitCode, PodError, throwIfAborted } from '../../errors.ts';
 import { ensureNatImage } from '../state/images.ts';
 import { LABEL, natHelperName, networkName, replicaNumber, type StoredSpec } from '../model/names.ts';
-import { logReport } from '../state/readiness.ts';
+import { failIfExited, logReport } from '../state/readiness.ts';
+import type { NetworkMode, ReadyWait, StartedReplica } from './mode.ts';
 
 export const DNAT_CHAIN = 'RPOD-DNAT';
 export const MASQ_CHAIN = 'RPOD-MASQ';
@@ -125,7 +125,6 @@ export async function currentBackends(runtime: Runtime, pod: string, without: st
 
 /** Rewrites the rules to send new connections to every running replica except `without`. */
 export async function publishBackends(ctx: PodContext, pod: string, sandboxId: string, spec: StoredSpec, without: string[] = []): Promise<string[]> {
-  if (!isDnat(spec)) return [];
   const backends = await currentBackends(ctx.runtime, pod, without);
   if (without.length > 0) ctx.progress(`Taking ${without.length} replica${without.length === 1 ? '' : 's'} out of the NAT rules before stopping ...`);
   const rules = await writeRules(ctx, pod, sandboxId, spec, backends);
@@ -228,3 +227,44 @@ export async function removePodNetworks(runtime: Runtime, pod: string): Promise<
   for (const name of names) await runtime.removeNetwork(name);
   return names;
 }
+
+export const dnatMode: NetworkMode = {
+  name: 'dnat',
+  checkEngine: (runtime) => void dnatRuntime(runtime),
+  ensureImages: (ctx) => ensureNatImage(ctx),
+  sandboxSysctls: DNAT_SYSCTLS,
+  sandboxNetwork: (pod) => networkName(pod),
+  async prepare(ctx, pod) {
+    ctx.progress(`Creating network ${networkName(pod)} ...`);
+    return createPodNetwork(ctx, pod);
+  },
+  replicaNetwork: (pod) => networkName(pod),
+  // The sandbox's restarts cannot strand a replica in a namespace of its own.
+  ownNamespaces: true,
+
+  async waitReady(ctx: PodContext, spec: StoredSpec, w: ReadyWait): Promise<void> {
+    const [first] = spec.ports;
+    if (!first || w.expected === 0 || w.started.length === 0) return;
+    // Own namespaces: the sandbox cannot see their listeners, so it connects to each one instead.
+    ctx.progress(`Waiting for ${w.started.map((r) => r.name).join(', ')} to accept on port ${first.containerPort} ...`);
+    const wait = { pod: w.pod, sandboxId: w.sandboxId, port: first.containerPort, replicas: w.started, timeoutMs: w.timeoutMs, failIfExited: (x: Array<{ id: string; name: string }>) => failIfExited(ctx.runtime, x) };
+    return waitAccepting(ctx, wait);
+  },
+
+  // A restarted replica may come back with a new address: it must accept before the rules name it.
+  mustProbe: (added: StartedReplica[], restarted: StartedReplica[]) => [...added, ...restarted],
+  balance: (ctx, pod, sandboxId, spec, leaving = []) => publishBackends(ctx, pod, sandboxId, spec, leaving),
+  balanceLost: (ctx, pod, sandboxId) => rulesStale(ctx, pod, sandboxId),
+  balanceAction: (rules) => `rewrote the NAT rules (${rules.filter((l) => l.includes('DNAT --to')).length} backends)`,
+  // A restarted sandbox looks healthy but has lost its rules (a fresh namespace): only reading them tells.
+  recheckOnEvents: true,
+
+  async reachable(ctx, pod, sandboxId, _spec, running: ContainerStatus[]) {
+    // Ready = running and named in the rules: what new connections can reach.
+    const rules = await readRules(ctx, pod, sandboxId);
+    const named = new Set(backendsOf(rules).map((b) => b.name));
+    return { ready: running.filter((s) => named.has(s.name)).length, rules };
+  },
+
+  replicaDetails: (pod, status) => ({ address: status.addresses?.[networkName(pod)] ?? null }),
+};

@@ -4,7 +4,7 @@
 // queued connections to the others since tcp_migrate_req=1, in-flight requests finish). Shared by
 // rollout (a new spec), repair and scale (replicas an interrupted rollout left on the old spec).
 import type { PodContext } from '../context.ts';
-import { publishBackends } from '../modes/dnat.ts';
+import { modeOf } from '../modes/index.ts';
 import { ExitCode, PodError, throwIfAborted } from '../../errors.ts';
 import { monitorReplicas } from './monitor.ts';
 import { LABEL, replicaName, specHash, type StoredSpec } from '../model/names.ts';
@@ -68,7 +68,7 @@ export async function replaceReplicas(
       await waitReady(ctx, target, sandboxId, before + fresh.length, fresh, options.waitTimeoutMs);
       await monitorReplicas(ctx, fresh, options.monitorMs);
       // DNAT pods: one atomic rewrite puts the new replicas in and the batch out, before it stops.
-      await publishBackends(ctx, name, sandboxId, target, batch.map((r) => r.container.id));
+      await modeOf(target).balance(ctx, name, sandboxId, target, batch.map((r) => r.container.id));
       taken.push(...numbers);
       batch.forEach((r, i) => replaced.push({ old: r.container.name, new: fresh[i]?.name ?? '' }));
     } catch (err) {

@@ -1,20 +1,14 @@
 // Starting and stopping replicas, shared by create, scale and rm. Independent engine calls run in
 // parallel: ten replicas one after the other are ten times slower than they need to be.
-import { isDnat } from '../model/spec.ts';
 import type { ContainerConfig } from '../../runtime/runtime.ts';
 import type { PodContext } from '../context.ts';
 import { nameConflict } from '../state/conflict.ts';
-import { waitAccepting } from '../modes/dnat.ts';
-import { networkName, podOfReplica, replicaLabels, replicaName, type StoredSpec } from '../model/names.ts';
-import { failIfExited, waitForListeners } from '../state/readiness.ts';
+import { modeOf, type StartedReplica } from '../modes/index.ts';
+import { podOfReplica, replicaLabels, replicaName, type StoredSpec } from '../model/names.ts';
 import { statusOf } from '../../runtime/docker-errors.ts';
 import type { Undo } from './undo.ts';
 
-export interface StartedReplica {
-  n: number;
-  id: string;
-  name: string;
-}
+export type { StartedReplica } from '../modes/index.ts';
 
 export function replicaConfig(pod: string, n: number, spec: StoredSpec, version: string): ContainerConfig {
   const [first] = spec.ports;
@@ -25,7 +19,8 @@ export function replicaConfig(pod: string, n: number, spec: StoredSpec, version:
     env: { ...spec.env, INSTANCE: replicaName(pod, n), PORT: String(first?.containerPort ?? 8080) },
     stopTimeout: spec.stopTimeout,
   };
-  if (isDnat(spec)) config.network = networkName(pod);
+  const network = modeOf(spec).replicaNetwork(pod);
+  if (network) config.network = network;
   return config;
 }
 
@@ -58,6 +53,7 @@ export async function startReplicas(
   return results.map((r) => (r as PromiseFulfilledResult<StartedReplica>).value);
 }
 
+/** Waits until the started replicas serve, the way the pod's mode counts it. */
 export async function waitReady(
   ctx: PodContext,
   spec: StoredSpec,
@@ -66,27 +62,9 @@ export async function waitReady(
   started: StartedReplica[],
   timeoutMs: number,
 ): Promise<void> {
-  const [first] = spec.ports;
-  if (!first || expected === 0) return;
-  if (isDnat(spec)) {
-    // Own namespaces: the sandbox cannot see their listeners, so it connects to each one instead.
-    const [one] = started;
-    if (!one) return;
-    const pod = podOfReplica(one.name);
-    ctx.progress(`Waiting for ${started.map((r) => r.name).join(', ')} to accept on port ${first.containerPort} ...`);
-    const wait = { pod, sandboxId, port: first.containerPort, replicas: started, timeoutMs, failIfExited: (w: Array<{ id: string; name: string }>) => failIfExited(ctx.runtime, w) };
-    return waitAccepting(ctx, wait);
-  }
-  ctx.progress(`Waiting for ${expected} listener${expected === 1 ? '' : 's'} on port ${first.containerPort} ...`);
-  const seen = await waitForListeners(ctx.runtime, {
-    sandboxId,
-    port: first.containerPort,
-    count: expected,
-    watch: started.map(({ id, name }) => ({ id, name })),
-    timeoutMs,
-    ...(ctx.signal ? { signal: ctx.signal } : {}),
-  });
-  if (seen === undefined) ctx.warn('the sandbox image cannot count listeners (no /pause --listeners): checked only that the replicas are running');
+  const [one] = started;
+  const pod = one ? podOfReplica(one.name) : '';
+  await modeOf(spec).waitReady(ctx, spec, { pod, sandboxId, expected, started, timeoutMs });
 }
 
 /** SIGTERM, up to `timeoutS` to drain, then SIGKILL; then remove. */

@@ -3,11 +3,11 @@
 import { engineMessage, isPortTaken, statusOf } from '../../runtime/docker-errors.ts';
 import { nameConflict } from '../state/conflict.ts';
 import type { PodContext } from '../context.ts';
-import { DNAT_SYSCTLS } from '../modes/dnat.ts';
+import { modeOf } from '../modes/index.ts';
 import { ExitCode, PodError } from '../../errors.ts';
-import { LABEL, networkName, sandboxLabels, sandboxName } from '../model/names.ts';
+import { LABEL, sandboxLabels, sandboxName } from '../model/names.ts';
 import { isIncomplete, observePod, type ObservedPod } from '../state/observe.ts';
-import { formatPort, type PodSpec, isDnat } from '../model/spec.ts';
+import { formatPort, type PodSpec } from '../model/spec.ts';
 
 // Lets the kernel hand a closing listener's queued connections to its siblings (Linux 5.14+),
 // which makes scale-down lossless. Per network namespace, so it is set on the sandbox only.
@@ -29,14 +29,15 @@ export function podExists(pod: ObservedPod): PodError {
 }
 
 export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string): Promise<string> {
-  const dnat = isDnat(spec);
+  const mode = modeOf(spec);
+  const network = mode.sandboxNetwork(spec.name);
   const config = {
     name: sandboxName(spec.name),
     image,
     labels: sandboxLabels(spec, ctx.version),
     ports: spec.ports,
-    sysctls: dnat ? { ...POD_SYSCTLS, ...DNAT_SYSCTLS } : POD_SYSCTLS,
-    ...(dnat ? { network: networkName(spec.name) } : {}),
+    sysctls: { ...POD_SYSCTLS, ...mode.sandboxSysctls },
+    ...(network ? { network } : {}),
   };
   try {
     return await ctx.runtime.runPodSandbox(config);
@@ -56,7 +57,7 @@ export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string):
     if (/tcp_migrate_req/.test(engineMessage(cause))) {
       // Kernels before 5.14 lack the sysctl; the pod still works, scale-down may reset a few queued connections.
       ctx.warn('this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): scale-down may reset connections waiting in a closing listener\'s queue');
-      return ctx.runtime.runPodSandbox({ ...config, sysctls: dnat ? DNAT_SYSCTLS : {} });
+      return ctx.runtime.runPodSandbox({ ...config, sysctls: mode.sandboxSysctls });
     }
     throw err;
   }

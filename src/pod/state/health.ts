@@ -4,7 +4,6 @@
 // started before the sandbox's current start is stranded; and one whose NetworkMode names another
 // sandbox id was joined to a sandbox that has since been re-created. Where the engine runs on this
 // host, the namespace identities (/proc/<pid>/ns/net) replace the start-time rule.
-import { isDnat } from '../model/spec.ts';
 import type { ContainerStatus } from '../../runtime/runtime.ts';
 import type { PodContext } from '../context.ts';
 
@@ -57,7 +56,8 @@ export function replicaHealth(replica: ContainerStatus, sandbox: ContainerStatus
   return replica.startedAt < sandbox.startedAt ? 'stranded' : 'ok';
 }
 
-export async function assessPod(ctx: PodContext, pod: ObservedPod): Promise<Assessment> {
+/** `mode`: the pod's network mode (modes/), which says whether replicas have namespaces of their own. */
+export async function assessPod(ctx: PodContext, pod: ObservedPod, mode: { ownNamespaces: boolean }): Promise<Assessment> {
   const [sandbox, statuses] = await Promise.all([
     pod.sandbox ? ctx.runtime.containerStatus(pod.sandbox.id).catch(() => undefined) : undefined,
     Promise.all(pod.replicas.map((r) => ctx.runtime.containerStatus(r.container.id).catch(() => undefined))),
@@ -65,7 +65,7 @@ export async function assessPod(ctx: PodContext, pod: ObservedPod): Promise<Asse
   const replicas: AssessedReplica[] = [];
   pod.replicas.forEach((r, i) => {
     const status = statuses[i];
-    if (status) replicas.push({ n: r.n, status, health: replicaHealth(status, sandbox, isDnat(pod.spec)) });
+    if (status) replicas.push({ n: r.n, status, health: replicaHealth(status, sandbox, mode.ownNamespaces) });
   });
   return sandbox ? { sandbox, replicas } : { replicas };
 }

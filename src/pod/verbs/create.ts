@@ -3,17 +3,17 @@
 import { DEFAULT_SANDBOX_IMAGE } from '../../package-info.ts';
 import type { PodContext } from '../context.ts';
 import { throwIfAborted } from '../../errors.ts';
-import { createPodNetwork, dnatRuntime, publishBackends } from '../modes/dnat.ts';
+import { modeOf } from '../modes/index.ts';
 import { assertHostPortsFree, engineIsLocal } from '../ops/host-ports.ts';
-import { ensureAppImage, ensureNatImage, ensureSandboxImage } from '../state/images.ts';
+import { ensureAppImage, ensureSandboxImage } from '../state/images.ts';
 import { monitorReplicas } from '../ops/monitor.ts';
 import { withPodLock } from '../state/lock.ts';
-import { networkName, sandboxName, storedSpec } from '../model/names.ts';
+import { sandboxName, storedSpec } from '../model/names.ts';
 import { podExists, POD_SYSCTLS, runSandbox } from '../ops/sandbox.ts';
 import { writeState } from '../state/records.ts';
 import { observePod } from '../state/observe.ts';
 import { startReplicas, waitReady, type StartedReplica } from '../ops/replicas.ts';
-import { formatPort, type PodSpec, isDnat } from '../model/spec.ts';
+import { formatPort, type PodMode, type PodSpec } from '../model/spec.ts';
 import { Undo } from '../ops/undo.ts';
 
 export interface CreateOptions {
@@ -28,8 +28,8 @@ export interface CreateResult {
   sandbox: { id: string; name: string };
   replicas: StartedReplica[];
   ports: string[];
-  mode: 'reuseport' | 'dnat';
-  /** DNAT pods: the rules now in force in the sandbox's namespace. */
+  mode: PodMode;
+  /** Modes with rules (dnat): the rules now in force in the sandbox's namespace. */
   rules?: string[];
   image: string;
   seconds: number;
@@ -57,9 +57,9 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   if (existing) throw podExists(existing);
 
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
-  const dnat = isDnat(spec);
-  if (dnat) dnatRuntime(ctx.runtime);
-  await Promise.all([ensureAppImage(ctx, spec.image), ensureSandboxImage(ctx, sandboxImage), dnat ? ensureNatImage(ctx) : undefined]);
+  const mode = modeOf(spec);
+  mode.checkEngine(ctx.runtime);
+  await Promise.all([ensureAppImage(ctx, spec.image), ensureSandboxImage(ctx, sandboxImage), mode.ensureImages(ctx)]);
 
   return withPodLock(ctx, spec.name, { image: sandboxImage }, async () => {
     // Checked again under the lock: a concurrent create of the same pod may have just finished.
@@ -72,10 +72,8 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       // Desired state first, as Compose and the kubelet do: a create killed at any later step
       // leaves a pod that says what it should run, which `repair` completes and `rm` removes.
       undo.record(await writeState(ctx, spec.name, sandboxImage, { spec: storedSpec(spec), replicas: spec.replicas }));
-      if (dnat) {
-        ctx.progress(`Creating network ${networkName(spec.name)} ...`);
-        undo.networkMade(await createPodNetwork(ctx, spec.name));
-      }
+      const network = await mode.prepare(ctx, spec.name);
+      if (network) undo.networkMade(network);
       ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);
       const sandboxId = await runSandbox(ctx, spec, sandboxImage);
       undo.sandboxMade(sandboxId);
@@ -87,13 +85,13 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       throwIfAborted(ctx.signal);
       await waitReady(ctx, spec, sandboxId, spec.replicas, replicas, options.waitTimeoutMs);
       await monitorReplicas(ctx, replicas, options.monitorMs ?? 0);
-      const rules = dnat ? await publishBackends(ctx, spec.name, sandboxId, storedSpec(spec)) : undefined;
+      const rules = await mode.balance(ctx, spec.name, sandboxId, storedSpec(spec));
       // Once the pod serves: a create that fails has a better line to say than this one.
       warnUnmetSysctls(ctx);
 
       return {
-        mode: dnat ? 'dnat' : 'reuseport',
-        ...(rules ? { rules } : {}),
+        mode: mode.name,
+        ...(rules.length > 0 ? { rules } : {}),
         name: spec.name,
         sandbox: { id: sandboxId, name: sandboxName(spec.name) },
         replicas,

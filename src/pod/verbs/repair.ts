@@ -10,10 +10,9 @@
 // Replicas the engine's restart policy is restarting, or that crash-loop, are left to the engine
 // (starting them fights it) and reported: no repair fixes an image that dies. Used by `repair` and
 // by `supervise`.
-import { isDnat } from '../model/spec.ts';
 import type { PodContext } from '../context.ts';
 import { ExitCode, PodError } from '../../errors.ts';
-import { createPodNetwork, publishBackends, rulesStale } from '../modes/dnat.ts';
+import { modeOf } from '../modes/index.ts';
 import { assessPod, beyondRepair, describeTrouble, isOutdated, legacyRecords, needsRepair, type Assessment } from '../state/health.ts';
 import { withPodLock } from '../state/lock.ts';
 import type { StoredSpec } from '../model/names.ts';
@@ -38,8 +37,8 @@ const unrecorded = (name: string): PodError =>
 
 async function ensureSandbox(ctx: PodContext, pod: ObservedPod, spec: StoredSpec, a: Assessment, actions: string[]): Promise<string> {
   if (!a.sandbox) {
-    // A DNAT pod's network may have gone with it (a manual cleanup); the sandbox cannot start without it.
-    if (isDnat(spec)) await createPodNetwork(ctx, pod.name);
+    // What the sandbox stands on (a DNAT pod's network) may have gone with it, in a manual cleanup.
+    await modeOf(spec).prepare(ctx, pod.name);
     const id = await runSandbox(ctx, { name: pod.name, replicas: pod.desired, ...spec }, markerImage(pod));
     actions.push(`re-created the sandbox ${pod.name}-sandbox`);
     return id;
@@ -55,15 +54,15 @@ async function repairLocked(ctx: PodContext, name: string, waitTimeoutMs: number
   const pod = await requirePod(ctx.runtime, name);
   const spec = pod.spec;
   if (!pod.recorded || !spec) throw unrecorded(name);
-  const a = await assessPod(ctx, pod);
+  const mode = modeOf(spec);
+  const a = await assessPod(ctx, pod, mode);
   const actions: string[] = [];
   const problems = beyondRepair(a).map(describeTrouble);
   const done = (): RepairResult => ({ name, actions, problems, seconds: (Date.now() - started) / 1000 });
   if (!needsRepair(pod, a)) {
-    // A DNAT pod can look healthy with its rules lost (the sandbox restarted: a fresh namespace).
-    if (!isDnat(spec) || !a.sandbox || !(await rulesStale(ctx, name, a.sandbox.id))) return done();
-    const rules = await publishBackends(ctx, name, a.sandbox.id, spec);
-    actions.push(`rewrote the NAT rules (${rules.filter((l) => l.includes('DNAT --to')).length} backends)`);
+    // A pod can look healthy with its balance lost (a DNAT pod's sandbox restarted: a fresh namespace).
+    if (!a.sandbox || !(await mode.balanceLost(ctx, name, a.sandbox.id))) return done();
+    actions.push(mode.balanceAction(await mode.balance(ctx, name, a.sandbox.id, spec)));
     return done();
   }
   const sandboxId = await ensureSandbox(ctx, pod, spec, a, actions);
@@ -73,7 +72,7 @@ async function repairLocked(ctx: PodContext, name: string, waitTimeoutMs: number
   const plan = planScale(kept.map((r) => r.n), pod.desired);
   const going = plan.remove.flatMap((n) => kept.filter((r) => r.n === n));
   if (going.length > 0) {
-    await publishBackends(ctx, name, sandboxId, spec, going.map((r) => r.status.id));
+    await mode.balance(ctx, name, sandboxId, spec, going.map((r) => r.status.id));
     await stopAndRemove(ctx, going.map((r) => r.status.id), spec.stopTimeout);
     for (const r of going) actions.push(`removed ${r.status.name} (above the desired ${pod.desired})`);
   }
@@ -90,12 +89,11 @@ async function repairLocked(ctx: PodContext, name: string, waitTimeoutMs: number
   // The orphans' numbers are free again: the lowest free numbers planScale adds are theirs first.
   const added = await startReplicas(ctx, name, spec, sandboxId, plan.add, undo);
   for (const r of added) actions.push(`${orphaned.some((o) => o.n === r.n) ? 're-created' : 'added'} ${r.name}`);
-  // DNAT pods: restarted replicas must accept too before the rules name them again.
-  const probe = isDnat(spec) ? [...added, ...restart.map((r) => ({ n: r.n, id: r.status.id, name: r.status.name }))] : added;
+  const probe = mode.mustProbe(added, restart.map((r) => ({ n: r.n, id: r.status.id, name: r.status.name })));
   const listening = pod.desired - staying.filter((r) => r.health === 'restarting' || r.health === 'crashlooping').length;
   await waitReady(ctx, spec, sandboxId, listening, probe, waitTimeoutMs);
-  // DNAT pods: a re-created sandbox has empty rules, a re-created or restarted replica a new address.
-  await publishBackends(ctx, name, sandboxId, spec);
+  // A re-created sandbox has an empty balance, a re-created or restarted replica a new address.
+  await mode.balance(ctx, name, sandboxId, spec);
 
   const outdated = staying.filter((r) => r.health !== 'orphaned' && isOutdated(pod, r));
   if (outdated.length > 0) {

@@ -6,7 +6,7 @@
 // with the pod running two specs. The count asked for is recorded first, so that the supervisor
 // works toward it too.
 import type { PodContext } from '../context.ts';
-import { publishBackends } from '../modes/dnat.ts';
+import { modeOf } from '../modes/index.ts';
 import { throwIfAborted } from '../../errors.ts';
 import { withPodLock } from '../state/lock.ts';
 import { replicaName } from '../model/names.ts';
@@ -58,7 +58,7 @@ export async function scalePod(ctx: PodContext, name: string, replicas: number, 
         await waitReady(ctx, spec, sandbox.id, running + added.length, added, options.waitTimeoutMs);
         await monitorReplicas(ctx, added, options.monitorMs ?? 0);
         // DNAT pods: new connections reach a replica only from here on, once it accepts.
-        await publishBackends(ctx, name, sandbox.id, spec);
+        await modeOf(spec).balance(ctx, name, sandbox.id, spec);
         result.added = added.map((r) => r.name);
       } catch (err) {
         ctx.progress('Failed; removing the replicas this scale added ...');
@@ -71,7 +71,7 @@ export async function scalePod(ctx: PodContext, name: string, replicas: number, 
     if (remove.length > 0) {
       const going = remove.flatMap((n) => pod.replicas.filter((r) => r.n === n));
       // DNAT pods: out of the rules first, so no new connection reaches a stopping replica.
-      await publishBackends(ctx, name, sandbox.id, spec, going.map((r) => r.container.id));
+      await modeOf(spec).balance(ctx, name, sandbox.id, spec, going.map((r) => r.container.id));
       ctx.progress(`Stopping ${going.map((r) => r.container.name).join(', ')} (up to ${spec.stopTimeout} s to drain) ...`);
       await stopAndRemove(ctx, going.map((r) => r.container.id), spec.stopTimeout);
       result.removed = going.map((r) => r.container.name);

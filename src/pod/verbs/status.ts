@@ -2,12 +2,10 @@
 import type { ContainerStatus } from '../../runtime/runtime.ts';
 import type { PodContext } from '../context.ts';
 import { ExitCode, PodError } from '../../errors.ts';
-import { backendsOf, readRules } from '../modes/dnat.ts';
+import { modeOf } from '../modes/index.ts';
 import { assessPod, beyondRepair, describeTrouble, type Assessment } from '../state/health.ts';
-import { networkName } from '../model/names.ts';
 import { isIncomplete, observeAllPods, requirePod, type ObservedPod } from '../state/observe.ts';
-import { countListeners } from '../state/readiness.ts';
-import { formatPort, isDnat } from '../model/spec.ts';
+import { formatPort, type PodMode } from '../model/spec.ts';
 
 export interface ReplicaRow {
   name: string;
@@ -36,8 +34,8 @@ export interface PodRow {
   troubles?: string[];
   /** Incomplete pods: unrecorded (nothing says what it should run) or interrupted (a command died holding its lock). */
   incomplete?: 'unrecorded' | 'interrupted';
-  mode: 'reuseport' | 'dnat';
-  /** DNAT pods: the NAT rules in force in the sandbox's namespace (iptables-save lines). */
+  mode: PodMode;
+  /** Modes with rules (dnat): the NAT rules in force in the sandbox's namespace (iptables-save lines). */
   rules?: string[];
 }
 
@@ -46,7 +44,7 @@ const uptime = (s: ContainerStatus, now: number): number | null =>
 
 export async function replicaRows(ctx: PodContext, pod: ObservedPod, assessed?: Assessment): Promise<ReplicaRow[]> {
   const now = Date.now();
-  const { replicas } = assessed ?? (await assessPod(ctx, pod));
+  const { replicas } = assessed ?? (await assessPod(ctx, pod, modeOf(pod.spec)));
   return replicas.map(({ n, status: s, health }) => ({
     name: s.name,
     replica: n,
@@ -63,22 +61,11 @@ export async function replicaRows(ctx: PodContext, pod: ObservedPod, assessed?: 
 export async function podRow(ctx: PodContext, pod: ObservedPod, assessed?: Assessment): Promise<PodRow> {
   // Ready needs a replica that is up and stays up: one the engine keeps restarting is not, though
   // it listens for a moment after each start.
-  const a = assessed ?? (await assessPod(ctx, pod));
+  const a = assessed ?? (await assessPod(ctx, pod, modeOf(pod.spec)));
   const troubled = beyondRepair(a);
-  const running = a.replicas.filter((r) => r.status.state === 'running' && !troubled.includes(r)).length;
-  const [first] = pod.spec?.ports ?? [];
-  let ready = 0;
-  const dnat = isDnat(pod.spec);
-  let rules: string[] | undefined;
-  if (pod.sandbox?.state === 'running' && dnat) {
-    // Ready = running and named in the rules: what new connections can reach.
-    rules = await readRules(ctx, pod.name, pod.sandbox.id);
-    const named = new Set(backendsOf(rules).map((b) => b.name));
-    ready = a.replicas.filter((r) => r.status.state === 'running' && !troubled.includes(r) && named.has(r.status.name)).length;
-  } else if (pod.sandbox?.state === 'running') {
-    const listeners = first ? await countListeners(ctx.runtime, pod.sandbox.id, first.containerPort) : undefined;
-    ready = Math.min(running, listeners ?? running);
-  }
+  const mode = modeOf(pod.spec);
+  const serving = a.replicas.filter((r) => r.status.state === 'running' && !troubled.includes(r)).map((r) => r.status);
+  const { ready, rules } = pod.sandbox?.state === 'running' ? await mode.reachable(ctx, pod.name, pod.sandbox.id, pod.spec, serving) : { ready: 0, rules: undefined };
   const { desired } = pod;
   return {
     name: pod.name,
@@ -100,7 +87,7 @@ export async function podRow(ctx: PodContext, pod: ObservedPod, assessed?: Asses
               : 'running',
     ...(troubled.length > 0 ? { troubles: troubled.map(describeTrouble) } : {}),
     ...(isIncomplete(pod) ? { incomplete: pod.recorded ? ('interrupted' as const) : ('unrecorded' as const) } : {}),
-    mode: dnat ? 'dnat' : 'reuseport',
+    mode: mode.name,
     ...(rules ? { rules } : {}),
   };
 }
@@ -129,14 +116,14 @@ export async function listPods(ctx: PodContext): Promise<PodRow[]> {
 
 export async function podProcesses(ctx: PodContext, name: string): Promise<{ pod: PodRow; replicas: ReplicaRow[] }> {
   const pod = await requirePod(ctx.runtime, name);
-  const assessed = await assessPod(ctx, pod);
+  const assessed = await assessPod(ctx, pod, modeOf(pod.spec));
   const [row, replicas] = await Promise.all([podRow(ctx, pod, assessed), replicaRows(ctx, pod, assessed)]);
   return { pod: row, replicas };
 }
 
 export async function inspectPod(ctx: PodContext, name: string): Promise<object> {
   const pod = await requirePod(ctx.runtime, name);
-  const assessed = await assessPod(ctx, pod);
+  const assessed = await assessPod(ctx, pod, modeOf(pod.spec));
   const { sandbox, replicas } = assessed;
   const row = await podRow(ctx, pod, assessed);
   return {
@@ -162,7 +149,7 @@ export async function inspectPod(ctx: PodContext, name: string): Promise<object>
       state: s.state,
       health,
       networkMode: s.networkMode,
-      ...(isDnat(pod.spec) ? { address: s.addresses?.[networkName(pod.name)] ?? null } : {}),
+      ...modeOf(pod.spec).replicaDetails(pod.name, s),
       restarts: s.restartCount,
       startedAt: s.startedAt?.toISOString() ?? null,
       env: { INSTANCE: s.env['INSTANCE'], PORT: s.env['PORT'] },

@@ -3,7 +3,7 @@
 // restarted, a replica that died or was removed) and, as a safety net for events it cannot see
 // (the engine itself restarting), checks every pod on a timer. Repairs take the pod's lock, so
 // they wait for a scale or rollout in progress instead of fighting it.
-import { isDnat } from '../model/spec.ts';
+import { modeOf } from '../modes/index.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PodContext } from '../context.ts';
 import { PodError } from '../../errors.ts';
@@ -61,9 +61,10 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
     // A command at work on the pod (a live lock) converges it itself; a later event or pass looks again.
     const lock = lockOf(pod);
     if (lock && !lockIsStale(lock)) return;
-    const a = await assessPod(ctx, pod);
+    const mode = modeOf(pod.spec);
+    const a = await assessPod(ctx, pod, mode);
     sayTroubles(name, beyondRepair(a));
-    if (!pod.recorded || (!needsRepair(pod, a) && !(byEvent && isDnat(pod.spec)))) return;
+    if (!pod.recorded || (!needsRepair(pod, a) && !(byEvent && mode.recheckOnEvents))) return;
     const result = await repairPod(ctx, name, { waitTimeoutMs: options.waitTimeoutMs, lockWaitMs: 5_000 });
     if (result.actions.length > 0) options.log(`${name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
   };
