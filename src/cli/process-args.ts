@@ -38,8 +38,13 @@ export function processPortSpec(spec: string): string {
   return m ? `${m[1]}:${m[2]}:${m[2]}` : text;
 }
 
-export function processPorts(specs: readonly string[]): PortMapping[] {
+/** `where`: what puts the replicas in the host's namespace (`--runtime process`, `--mode host`), for the message. */
+export function processPorts(specs: readonly string[], where = '--runtime process'): PortMapping[] {
   const ports = parsePortSpecs(specs.map(processPortSpec));
-  assertSamePorts(ports);
+  try {
+    assertSamePorts(ports);
+  } catch (err) {
+    throw where === '--runtime process' ? err : usageError((err as Error).message.replace('with --runtime process', `with ${where}`));
+  }
   return ports;
 }

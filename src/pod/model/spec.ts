@@ -16,16 +16,17 @@ export interface PortMapping {
 /**
  * reuseport: the replicas share the sandbox's network namespace and listen with SO_REUSEPORT (the
  * default); dnat: each replica has its own namespace on the pod's network and listens normally,
- * and NAT rules in the sandbox's namespace spread new connections over them (any server works).
+ * and NAT rules in the sandbox's namespace spread new connections over them (any server works);
+ * host: the replicas listen in the host's own namespace with SO_REUSEPORT (no NAT, no proxy).
  */
-export const POD_MODES = ['reuseport', 'dnat'] as const;
+export const POD_MODES = ['reuseport', 'dnat', 'host'] as const;
 export type PodMode = (typeof POD_MODES)[number];
 
 export const isPodMode = (value: unknown): value is PodMode => (POD_MODES as readonly unknown[]).includes(value);
 
 export function parseMode(raw: unknown): PodMode {
   const text = String(raw ?? 'reuseport').trim();
-  if (!(POD_MODES as readonly string[]).includes(text)) throw usageError(`--mode "${text}" is not a mode; use ${POD_MODES.join(' or ')}`);
+  if (!(POD_MODES as readonly string[]).includes(text)) throw usageError(`--mode "${text}" is not a mode; use ${POD_MODES.slice(0, -1).join(' or ')}, or ${POD_MODES.at(-1)}`);
   return text as PodMode;
 }
 

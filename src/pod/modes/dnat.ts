@@ -16,6 +16,7 @@ import { ensureNatImage } from '../state/images.ts';
 import { LABEL, natHelperName, networkName, replicaNumber, type StoredSpec } from '../model/names.ts';
 import { failIfExited, logReport } from '../state/readiness.ts';
 import type { NetworkMode, ReadyWait, StartedReplica } from './mode.ts';
+import { POD_SYSCTLS } from './reuseport.ts';
 
 export const DNAT_CHAIN = 'RPOD-DNAT';
 export const MASQ_CHAIN = 'RPOD-MASQ';
@@ -232,13 +233,17 @@ export const dnatMode: NetworkMode = {
   name: 'dnat',
   checkEngine: (runtime) => void dnatRuntime(runtime),
   ensureImages: (ctx) => ensureNatImage(ctx),
-  sandboxSysctls: DNAT_SYSCTLS,
-  sandboxNetwork: (pod) => networkName(pod),
+  // tcp_migrate_req too, though a replica alone in its namespace has no sibling to hand its queue to.
+  sandboxSysctls: { ...POD_SYSCTLS, ...DNAT_SYSCTLS },
+  sandboxNamespace: (pod) => ({ kind: 'network', name: networkName(pod) }),
+  publishes: true,
+  hostNamespace: false,
+  afterSandbox: async () => undefined,
   async prepare(ctx, pod) {
     ctx.progress(`Creating network ${networkName(pod)} ...`);
     return createPodNetwork(ctx, pod);
   },
-  replicaNetwork: (pod) => networkName(pod),
+  replicaNamespace: (pod) => ({ kind: 'network', name: networkName(pod) }),
   // The sandbox's restarts cannot strand a replica in a namespace of its own.
   ownNamespaces: true,
 

@@ -1,7 +1,7 @@
 // What differs between a pod's network modes, asked by the verbs, which never test which mode they
 // hold (the way the kubelet's NetworkNamespaceForPod and Podman's NSMode make the mode a value).
 // One file per mode implements it; index.ts is the one place that picks the file for a spec.
-import type { ContainerStatus, Runtime } from '../../runtime/runtime.ts';
+import type { ContainerStatus, NetworkNamespace, Runtime } from '../../runtime/runtime.ts';
 import type { PodContext } from '../context.ts';
 import type { StoredSpec } from '../model/names.ts';
 import type { PodMode } from '../model/spec.ts';
@@ -27,15 +27,24 @@ export interface NetworkMode {
   checkEngine(runtime: Runtime): void;
   /** create: images this mode needs beyond the app's and the sandbox's. */
   ensureImages(ctx: PodContext): Promise<void>;
-  /** The sandbox's sysctls besides tcp_migrate_req (which every mode asks for, and old kernels lack). */
+  /** The sandbox's namespaced sysctls (old kernels lack tcp_migrate_req: the sandbox then goes without it). */
   readonly sandboxSysctls: Record<string, string>;
-  /** The network the sandbox is attached to; undefined: the engine's default. */
-  sandboxNetwork(pod: string): string | undefined;
+  /** The sandbox's namespace; undefined: one on the engine's default network. */
+  sandboxNamespace(pod: string): Exclude<NetworkNamespace, { kind: 'pod' }> | undefined;
+  /** The sandbox publishes the pod's ports (host mode has no namespace of its own to publish from). */
+  readonly publishes: boolean;
+  /**
+   * Replicas listen in the host's own namespace: a port is one number, and what the host's sysctls
+   * are is what the pod gets (create says so when tcp_migrate_req is not 1 there).
+   */
+  readonly hostNamespace: boolean;
+  /** Checked once the sandbox runs, before any replica starts; throws what refuses the pod. */
+  afterSandbox(ctx: PodContext, spec: StoredSpec, sandboxId: string): Promise<void>;
   /** Made before the sandbox; resolves with the network it made (for undo), if any. */
   prepare(ctx: PodContext, pod: string): Promise<string | undefined>;
-  /** The network a replica gets a namespace of its own on; undefined: it joins the sandbox's namespace. */
-  replicaNetwork(pod: string): string | undefined;
-  /** Replicas in namespaces of their own are not stranded when the sandbox restarts. */
+  /** Where a replica's namespace comes from. */
+  replicaNamespace(pod: string): NetworkNamespace;
+  /** Replicas in namespaces other than the sandbox's are not stranded when the sandbox restarts. */
   readonly ownNamespaces: boolean;
   /** Resolves once the started replicas serve; rejects naming the ones that do not. */
   waitReady(ctx: PodContext, spec: StoredSpec, wait: ReadyWait): Promise<void>;

@@ -7,14 +7,24 @@ import type { StoredSpec } from '../model/names.ts';
 import { countListeners, waitForListeners } from '../state/readiness.ts';
 import type { NetworkMode, ReadyWait, StartedReplica } from './mode.ts';
 
+/**
+ * Lets the kernel hand a closing listener's queued connections to its siblings (Linux 5.14+), which
+ * makes scale-down lossless. Per network namespace: set on the sandbox, whose namespace the
+ * replicas share.
+ */
+export const POD_SYSCTLS: Record<string, string> = { 'net.ipv4.tcp_migrate_req': '1' };
+
 export const reuseportMode: NetworkMode = {
   name: 'reuseport',
   checkEngine: () => undefined,
   ensureImages: async () => undefined,
-  sandboxSysctls: {},
-  sandboxNetwork: () => undefined,
+  sandboxSysctls: POD_SYSCTLS,
+  sandboxNamespace: () => undefined,
+  publishes: true,
+  hostNamespace: false,
+  afterSandbox: async () => undefined,
   prepare: async () => undefined,
-  replicaNetwork: () => undefined,
+  replicaNamespace: () => ({ kind: 'pod' }),
   ownNamespaces: false,
 
   async waitReady(ctx: PodContext, spec: StoredSpec, w: ReadyWait): Promise<void> {

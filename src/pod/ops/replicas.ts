@@ -19,8 +19,12 @@ export function replicaConfig(pod: string, n: number, spec: StoredSpec, version:
     env: { ...spec.env, INSTANCE: replicaName(pod, n), PORT: String(first?.containerPort ?? 8080) },
     stopTimeout: spec.stopTimeout,
   };
-  const network = modeOf(spec).replicaNetwork(pod);
-  if (network) config.network = network;
+  const mode = modeOf(spec);
+  const namespace = mode.replicaNamespace(pod);
+  if (namespace.kind !== 'pod') config.namespace = namespace;
+  // On the host's own stack, a port published on one address is what HOST asks the example server
+  // (and many others) to bind; elsewhere the sandbox's publishing does it.
+  if (mode.hostNamespace && first?.hostIp && spec.env['HOST'] === undefined) config.env['HOST'] = first.hostIp;
   return config;
 }
 

@@ -9,10 +9,6 @@ import { LABEL, sandboxLabels, sandboxName } from '../model/names.ts';
 import { isIncomplete, observePod, type ObservedPod } from '../state/observe.ts';
 import { formatPort, type PodSpec } from '../model/spec.ts';
 
-// Lets the kernel hand a closing listener's queued connections to its siblings (Linux 5.14+),
-// which makes scale-down lossless. Per network namespace, so it is set on the sandbox only.
-export const POD_SYSCTLS = { 'net.ipv4.tcp_migrate_req': '1' };
-
 /** Says what runs, not what was asked: a pod of 3 with 0 replicas left is not "3 replicas". */
 export function podExists(pod: ObservedPod): PodError {
   const { name } = pod;
@@ -30,14 +26,14 @@ export function podExists(pod: ObservedPod): PodError {
 
 export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string): Promise<string> {
   const mode = modeOf(spec);
-  const network = mode.sandboxNetwork(spec.name);
+  const namespace = mode.sandboxNamespace(spec.name);
   const config = {
     name: sandboxName(spec.name),
     image,
     labels: sandboxLabels(spec, ctx.version),
-    ports: spec.ports,
-    sysctls: { ...POD_SYSCTLS, ...mode.sandboxSysctls },
-    ...(network ? { network } : {}),
+    ports: mode.publishes ? spec.ports : [],
+    sysctls: mode.sandboxSysctls,
+    ...(namespace ? { namespace } : {}),
   };
   try {
     return await ctx.runtime.runPodSandbox(config);
@@ -57,7 +53,8 @@ export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string):
     if (/tcp_migrate_req/.test(engineMessage(cause))) {
       // Kernels before 5.14 lack the sysctl; the pod still works, scale-down may reset a few queued connections.
       ctx.warn('this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): scale-down may reset connections waiting in a closing listener\'s queue');
-      return ctx.runtime.runPodSandbox({ ...config, sysctls: mode.sandboxSysctls });
+      const { 'net.ipv4.tcp_migrate_req': _, ...rest } = mode.sandboxSysctls;
+      return ctx.runtime.runPodSandbox({ ...config, sysctls: rest });
     }
     throw err;
   }

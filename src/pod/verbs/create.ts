@@ -9,7 +9,8 @@ import { ensureAppImage, ensureSandboxImage } from '../state/images.ts';
 import { monitorReplicas } from '../ops/monitor.ts';
 import { withPodLock } from '../state/lock.ts';
 import { sandboxName, storedSpec } from '../model/names.ts';
-import { podExists, POD_SYSCTLS, runSandbox } from '../ops/sandbox.ts';
+import { podExists, runSandbox } from '../ops/sandbox.ts';
+import { unmetHostSysctls } from '../../runtime/host-sysctls.ts';
 import { writeState } from '../state/records.ts';
 import { observePod } from '../state/observe.ts';
 import { startReplicas, waitReady, type StartedReplica } from '../ops/replicas.ts';
@@ -35,18 +36,28 @@ export interface CreateResult {
   seconds: number;
 }
 
+const MIGRATE = { 'net.ipv4.tcp_migrate_req': '1' };
+
 /**
- * A runtime without a namespace per pod (local processes) gives the pod the host's sysctls. Said
- * once, when create has succeeded, with the way out; the host's value is the user's to change, not ours.
+ * A pod in the host's own namespace (local processes, --mode host) gets the host's sysctls, not its
+ * own. Said once, when create has succeeded, with the way out; the host's value is the user's to
+ * change, not ours. Silent when the host already has tcp_migrate_req=1.
  */
-function warnUnmetSysctls(ctx: PodContext): void {
-  const unmet = ctx.runtime.unmetSysctls?.(POD_SYSCTLS) ?? {};
+function warnUnmetSysctls(ctx: PodContext, hostNamespace: boolean): void {
+  const local = engineIsLocal(ctx.runtime.endpoint);
+  const unmet = ctx.runtime.unmetSysctls?.(MIGRATE) ?? (hostNamespace && local ? unmetHostSysctls(MIGRATE) : {});
+  const way = "to make them lossless, run `sysctl -w net.ipv4.tcp_migrate_req=1` as root (it applies to the whole host)";
+  const cost = "scale-down and rollout may reset connections waiting in a closing replica's queue";
+  if (hostNamespace && !local && !ctx.runtime.unmetSysctls) {
+    ctx.warn(`the pod shares the engine host's network namespace, whose net.ipv4.tcp_migrate_req cannot be read from here: unless it is 1, ${cost}; ${way} on that host`);
+    return;
+  }
   if (!('net.ipv4.tcp_migrate_req' in unmet)) return;
   const host = unmet['net.ipv4.tcp_migrate_req'];
   ctx.warn(
     host === undefined
-      ? "this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): scale-down and rollout may reset connections waiting in a closing replica's queue"
-      : `the pod shares the host's network namespace, where net.ipv4.tcp_migrate_req is ${host}: scale-down and rollout may reset connections waiting in a closing replica's queue; to make them lossless, run \`sysctl -w net.ipv4.tcp_migrate_req=1\` as root (it applies to the whole host)`,
+      ? `this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): ${cost}`
+      : `the pod shares the host's network namespace, where net.ipv4.tcp_migrate_req is ${host}: ${cost}; ${way}`,
   );
 }
 
@@ -66,7 +77,8 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
     const raced = await observePod(ctx.runtime, spec.name);
     if (raced) throw podExists(raced);
     // Under the lock: a concurrent create of this pod must be told "exists", not "port taken".
-    if (engineIsLocal(ctx.runtime.endpoint)) await assertHostPortsFree(spec.ports);
+    // A host-namespace pod's sandbox counts the port's listeners itself, on any engine (afterSandbox).
+    if (engineIsLocal(ctx.runtime.endpoint) && mode.publishes) await assertHostPortsFree(spec.ports);
     const undo = new Undo(ctx.runtime);
     try {
       // Desired state first, as Compose and the kubelet do: a create killed at any later step
@@ -77,6 +89,7 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);
       const sandboxId = await runSandbox(ctx, spec, sandboxImage);
       undo.sandboxMade(sandboxId);
+      await mode.afterSandbox(ctx, storedSpec(spec), sandboxId);
       throwIfAborted(ctx.signal);
 
       ctx.progress(`Starting ${spec.replicas} replica${spec.replicas === 1 ? '' : 's'} of ${spec.image} ...`);
@@ -87,7 +100,7 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       await monitorReplicas(ctx, replicas, options.monitorMs ?? 0);
       const rules = await mode.balance(ctx, spec.name, sandboxId, storedSpec(spec));
       // Once the pod serves: a create that fails has a better line to say than this one.
-      warnUnmetSysctls(ctx);
+      warnUnmetSysctls(ctx, mode.hostNamespace);
 
       return {
         mode: mode.name,

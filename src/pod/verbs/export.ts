@@ -17,6 +17,7 @@ import { networkName, replicaName, type StoredSpec } from '../model/names.ts';
 import { requirePod, type ObservedPod } from '../state/observe.ts';
 import { replicaConfig } from '../ops/replicas.ts';
 import { formatPort, type PortMapping, isDnat } from '../model/spec.ts';
+import { modeOf } from '../modes/index.ts';
 
 export const EXPORT_FORMATS = ['kubernetes', 'compose'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -200,6 +201,8 @@ export function kubernetesManifest(source: ExportSource): KubernetesManifest {
         metadata: { labels },
         spec: {
           terminationGracePeriodSeconds: source.spec.stopTimeout,
+          // --mode host: the containers listen on the node's own ports, as the replicas did on the host's.
+          ...(modeOf(source.spec).hostNamespace ? { hostNetwork: true } : {}),
           containers,
         },
       },
@@ -274,9 +277,17 @@ export function kubernetesYaml(source: ExportSource): string {
     `the others exit with EADDRINUSE), run as one user in every container, and be pullable by the`,
     `cluster: push ${source.spec.image} to a registry it can reach.`,
     ...hostAddresses,
-    `Not set: net.ipv4.tcp_migrate_req=1 (lossless scale-down here) is an unsafe sysctl to Kubernetes;`,
-    `with the kubelet's --allowed-unsafe-sysctls=net.ipv4.tcp_migrate_req, add to the Pod spec:`,
-    `  securityContext: { sysctls: [{ name: net.ipv4.tcp_migrate_req, value: "1" }] }`,
+    ...(modeOf(source.spec).hostNamespace
+      ? [
+          `The pod ran in --mode host, and so does this Pod (hostNetwork: true): its containers listen on`,
+          `the node's own ports, so two such Pods cannot share a node. tcp_migrate_req is the node's`,
+          `setting there (sysctl -w net.ipv4.tcp_migrate_req=1 on the node for lossless scale-down).`,
+        ]
+      : [
+          `Not set: net.ipv4.tcp_migrate_req=1 (lossless scale-down here) is an unsafe sysctl to Kubernetes;`,
+          `with the kubelet's --allowed-unsafe-sysctls=net.ipv4.tcp_migrate_req, add to the Pod spec:`,
+          `  securityContext: { sysctls: [{ name: net.ipv4.tcp_migrate_req, value: "1" }] }`,
+        ]),
   ];
   return render([svc, dep], header);
 }
@@ -357,8 +368,25 @@ function composeDnatModel(source: ExportSource): Record<string, unknown> {
   return { services, networks: { default: { ipam: { config: [{ subnet: source.subnet }] } } } };
 }
 
+/** --mode host: no namespace to own, so no sandbox; every replica on the host's stack. */
+function composeHostModel(source: ExportSource): Record<string, unknown> {
+  const services: Record<string, unknown> = {};
+  for (const n of replicaNumbers(source.replicas)) {
+    services[replicaName(source.name, n)] = {
+      image: source.spec.image,
+      network_mode: 'host',
+      environment: Object.fromEntries(Object.entries(envOf(source, n)).map(([k, v]) => [k, escapeDollars(v)])),
+      stop_grace_period: `${source.spec.stopTimeout}s`,
+      security_opt: ['no-new-privileges:true'],
+      restart: 'unless-stopped',
+    };
+  }
+  return { services };
+}
+
 export function composeModel(source: ExportSource): Record<string, unknown> {
   if (isDnat(source.spec)) return composeDnatModel(source);
+  if (modeOf(source.spec).hostNamespace) return composeHostModel(source);
   const services: Record<string, unknown> = {
     [COMPOSE_SANDBOX]: {
       image: source.sandboxImage,
@@ -409,6 +437,21 @@ export function composeYaml(source: ExportSource): string {
         `list every replica.`,
         `After a restart of the sandbox (a fresh namespace, no rules): docker-compose -p ${source.name} start ${COMPOSE_NAT}.`,
         `The images must exist where it runs: ${[...new Set([source.sandboxImage, DEFAULT_NAT_IMAGE, source.spec.image])].join(', ')}.`,
+      ],
+    );
+  }
+  if (modeOf(source.spec).hostNamespace) {
+    return render(
+      [doc],
+      [
+        `Compose file exported by reuseport-pod from pod "${source.name}" (--mode host).`,
+        `Run: docker-compose -p ${source.name} -f <this file> up -d   (or docker compose ...)`,
+        '',
+        `The pod ran in --mode host, and so does this file: every replica service runs in the host's`,
+        `own network namespace (network_mode: host) and listens on port ${source.spec.ports.map((p) => p.containerPort).join(', ')} with SO_REUSEPORT, so`,
+        `the kernel spreads connections across them with no NAT and no proxy. Nothing else may listen`,
+        `on that port: a process of the same user with SO_REUSEPORT would take a share of the connections.`,
+        `Scale-down is lossless only where the host sets net.ipv4.tcp_migrate_req=1.`,
       ],
     );
   }
