@@ -18,7 +18,7 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cli, cliPath, ownPods, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
-import { docker, ensureImages, exampleImage, httpdImage, inspect, natImage, pauseImage, sleep, waitFor } from './helpers/docker.ts';
+import { docker, ensureImages, exampleImage, httpdImage, inspect, natImage, networkFacts, pauseImage, sleep, waitFor } from './helpers/docker.ts';
 import { hostRules, ruleChange } from './helpers/host-rules.ts';
 import { freePort } from './helpers/http-client.ts';
 import { describe, startLoad, type LoadReport } from './helpers/load.ts';
@@ -55,8 +55,8 @@ async function create(t: Tap.Test, pod: string, image: string, replicas: number,
   const r = await cli(['create', pod, '--mode', 'dnat', '--port', `127.0.0.1:${port}:8080`, '--replicas', String(replicas), '--image', image, ...env.flatMap((e) => ['--env', e]), '--quiet']);
   if (r.code !== 0) throw new Error(`create ${pod} exited ${r.code}: ${r.stderr}`);
   t.pass(`created ${pod} (--mode dnat, ${replicas} replicas of ${image}) on 127.0.0.1:${port}`);
-  const net = JSON.parse(await docker('network', 'inspect', `${pod}-net`, '--format', '{{json .}}')) as { Id: string; IPAM: { Config: Array<{ Subnet: string }> } };
-  made.set(pod, { port, marks: [`br-${net.Id.slice(0, 12)}`, ...net.IPAM.Config.map((c) => c.Subnet), `--dport ${port} `, `dport ${port} `] });
+  const net = await networkFacts(`${pod}-net`);
+  made.set(pod, { port, marks: [net.bridge, ...net.subnets, `--dport ${port} `, `dport ${port} `] });
   return port;
 }
 

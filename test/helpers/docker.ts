@@ -224,3 +224,33 @@ export async function waitFor<T>(what: string, fn: () => Promise<T>, ok: (v: T) 
     await sleep(50);
   }
 }
+
+export interface NetworkFacts {
+  /** The host-side bridge device: `br-<id>` on Docker, `podmanN` on Podman. */
+  bridge: string;
+  subnets: string[];
+}
+
+/**
+ * A network's bridge and subnets. On Podman through its own API: Podman 4.3's Docker-compatible
+ * network inspect, asked while containers are attached, leaves that network's isolation rules on
+ * the host after it is removed (the tool reads Podman's networks the same way, see docker.ts).
+ */
+export async function networkFacts(name: string): Promise<NetworkFacts> {
+  if ((await engine()) !== 'podman') {
+    const net = JSON.parse(await docker('network', 'inspect', name, '--format', '{{json .}}')) as { Id: string; IPAM: { Config: Array<{ Subnet: string }> } };
+    return { bridge: `br-${net.Id.slice(0, 12)}`, subnets: net.IPAM.Config.map((c) => c.Subnet) };
+  }
+  const socket = (process.env['DOCKER_HOST'] ?? '').replace(/^unix:\/\//, '');
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = request({ socketPath: socket, path: `/v4.0.0/libpod/networks/${encodeURIComponent(name)}/json` }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`inspecting network ${name} on Podman: ${res.statusCode} ${text}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const net = JSON.parse(body) as { network_interface: string; subnets?: Array<{ subnet: string }> };
+  return { bridge: net.network_interface, subnets: (net.subnets ?? []).map((s) => s.subnet) };
+}
