@@ -3,7 +3,8 @@
 # The ONE definition of this image, used both by scripts/build-pause-image.sh and by the launcher
 # when it builds the image at run time. The build context is exactly two files:
 #   Dockerfile   this file's text
-#   pause        build/Release/pause (static; `npx node-gyp rebuild` or `npm run build` makes it)
+#   pause        prebuilds/pause-linux-<x64|arm64>, for the engine's architecture (static;
+#                `npm run build:prebuilds` or `npm run build` makes them, the npm package ships them)
 # Tag: reuseport-pod/pause:<version in package.json>, e.g.
 #   docker build -t reuseport-pod/pause:0.1.0 --build-arg VERSION=0.1.0 <context dir>
 FROM scratch

@@ -27,6 +27,10 @@ else
   say "native: built build/Release/pause ($(stat -c %s build/Release/pause) bytes) and reuseport.node"
 fi
 
+# The binaries the package ships (the addon for linux-x64/arm64, the static pause for both): the
+# pause image is built from the one for the engine's architecture. Skipped when up to date.
+"$ROOT/scripts/build-prebuilds.sh"
+
 # TypeScript: dist/. Rebuilt when missing or older than any source.
 if [ ! -e dist/examples/http-server.js ] || [ -n "$(find src examples tsconfig.json -newer dist/examples/http-server.js -name '*.ts' -o -newer dist/examples/http-server.js -name tsconfig.json 2>/dev/null | head -n1)" ]; then
   say "dist: compiling (npx tsc -p tsconfig.json)"

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Builds the sandbox image reuseport-pod/pause:<package version> from native/pause.Dockerfile and
-# the static build/Release/pause, in a context holding just those two files (the same context the
-# launcher builds at run time). Idempotent: an unchanged binary hits the layer cache.
+# the static prebuilds/pause-linux-<engine's arch>, in a context holding just those two files (the
+# same context and binary the launcher uses at run time). Idempotent: an unchanged binary hits the
+# layer cache.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 require_docker
-bin="$ROOT/build/Release/pause"
-[ -x "$bin" ] || die "$bin is missing: build it first (npx node-gyp rebuild, or scripts/build-images.sh)"
+engine_arch="$(docker version --format '{{.Server.Arch}}')"
+case "$engine_arch" in
+  x86_64 | amd64) arch=x64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) die "the engine runs containers on $engine_arch; there is a pause program for x86_64 and aarch64 only" ;;
+esac
+bin="$ROOT/prebuilds/pause-linux-$arch"
+[ -x "$bin" ] || die "$bin is missing: build it first (npm run build:prebuilds, or scripts/build-images.sh)"
 
 version="$(pkg_version)"
 tag="reuseport-pod/pause:$version"

@@ -1,12 +1,14 @@
 // The local images against a real dockerd: the sandbox (pause) image as PID 1 under a locked-down
 // `docker run`, `pause --listeners` counting the listeners of the namespace it owns, the node-base
-// image, and the example app image as two replicas behind one published port.
+// image, the example app image as two replicas behind one published port, and the sandbox image as
+// the launcher builds it (from the pause prebuilt for the engine's architecture).
 // Skips when no engine answers, except under CI (CI=true), where that is a failure.
 import t from 'tap';
 import * as net from 'node:net';
 import * as http from 'node:http';
 import {
   DockerError,
+  TEST_LABEL,
   TestContainers,
   docker,
   dockerRun,
@@ -19,6 +21,13 @@ import {
   pauseImage,
   waitFor,
 } from './helpers/docker.ts';
+
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSandboxImage, pauseBinary } from '../src/pod/images.ts';
+import { DockerRuntime } from '../src/runtime/docker.ts';
 
 const inCI = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
 // The sandbox as the launcher should run it: nothing writable, no capabilities, no setuid gains.
@@ -234,5 +243,26 @@ if (unavailable !== null) {
     t.equal((await inspect<State>(web1!, '.State')).ExitCode, 0, `replica drained and exited 0 on docker stop (${ms.toFixed(0)} ms)`);
     t.equal(await listeners(sandbox, 8080), 1, 'one listener left');
     t.equal((await getNew(port)).body.trim(), 'Hello from web-2', 'the other replica keeps serving');
+  });
+
+  t.test("the launcher builds the sandbox image from the pause prebuilt for the engine's architecture", async (t) => {
+    const runtime = new DockerRuntime();
+    const { arch } = await runtime.info();
+    t.match(arch, /^(x86_64|amd64|aarch64|arm64)$/, `the engine reports its architecture (${arch})`);
+    // A tag of this test's own: the shared reuseport-pod/pause:<version> stays as the scripts made it.
+    const tag = `reuseport-pod-test/pause-prebuilt:${process.pid}`;
+    t.teardown(() => docker('rmi', '-f', tag).catch(() => undefined));
+    const progress: string[] = [];
+    await buildSandboxImage({ runtime, version: 'test', progress: (l) => progress.push(l), warn: () => undefined }, tag);
+    t.match(progress.join('\n'), `Building sandbox image ${tag}`);
+    t.match(await docker('run', '--rm', '--network', 'none', ...lockedDown, tag, '--version'), /^pause \d+\.\d+\.\d+$/, 'it runs as the locked-down sandbox');
+
+    const dir = mkdtempSync(join(tmpdir(), 'reuseport-pod-pause-cp-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const id = await docker('create', '--label', TEST_LABEL, tag);
+    t.teardown(() => docker('rm', '-f', id).catch(() => undefined));
+    await docker('cp', `${id}:/pause`, join(dir, 'pause'));
+    const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+    t.equal(sha(join(dir, 'pause')), sha(pauseBinary(arch)), `its /pause is ${pauseBinary(arch).replace(/.*\//, 'prebuilds/')}, byte for byte`);
   });
 }

@@ -23,11 +23,27 @@ let state: AddonState | undefined;
  * The folder that holds binding.gyp (and build/ or prebuilds/). Walked up to rather than
  * hard-coded because this file runs both as src/listener/addon.ts and as dist/src/listener/addon.js.
  */
-function packageRoot(): string {
+export function packageRoot(): string {
   const start = dirname(fileURLToPath(import.meta.url));
   for (let dir = start; ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'binding.gyp'))) return dir;
     if (dirname(dir) === dir) throw new Error(`binding.gyp not found above ${start}`);
+  }
+}
+
+/**
+ * node-gyp-build's "No native build was found for platform=linux arch=riscv64 runtime=node abi=115
+ * ... loaded from: DIR" lists every tag it matched on, on several lines; the user needs to know
+ * which platform lacks a prebuild and that the package has some for others.
+ */
+function loadFrom(load: (dir: string) => Partial<NativeBinding>, root: string): Partial<NativeBinding> {
+  try {
+    return load(root);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (!message.startsWith('No native build was found')) throw err;
+    const libc = /\blibc=(\S+)/.exec(message)?.[1] ?? 'glibc';
+    throw new Error(`no prebuilt addon for ${process.platform}-${process.arch} (${libc}) in ${root}/prebuilds, which has linux-x64 and linux-arm64 (glibc)`, { cause: err });
   }
 }
 
@@ -37,7 +53,7 @@ export function loadAddon(): AddonState {
     try {
       const require = createRequire(import.meta.url);
       const load = require('node-gyp-build') as (dir: string) => Partial<NativeBinding>;
-      const binding = load(packageRoot());
+      const binding = loadFrom(load, packageRoot());
       if (typeof binding.openListener !== 'function') {
         throw new Error('the loaded binary has no openListener(); it is stale, rebuild it');
       }

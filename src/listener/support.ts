@@ -1,9 +1,22 @@
-import { loadAddon, type AddonState, type NativeBinding } from './addon.ts';
+import { loadAddon, packageRoot, type AddonState, type NativeBinding } from './addon.ts';
 import { codedError } from './errors.ts';
 import type { ReusePortPath, ReusePortSupport } from './types.ts';
 
 const BUILTIN_VERSIONS = '>= 22.12 on 22.x, or >= 23.1';
-const ADDON_FIX = 'run `npm rebuild reuseport-pod` (needs python3, make and g++)';
+/**
+ * The package has no install script (nothing compiles at install time, and npm 11 has nothing to
+ * ask about), so `npm rebuild` would run nothing: building from source is node-gyp in the package's
+ * own folder, which node-gyp-build then loads before any prebuild.
+ */
+function addonFix(): string {
+  let root: string;
+  try {
+    root = packageRoot();
+  } catch {
+    root = 'node_modules/reuseport-pod';
+  }
+  return `build it from source with \`cd ${root} && npx --yes node-gyp rebuild\` (needs python3, make and g++)`;
+}
 
 /**
  * Whether net.Server#listen understands `reusePort: true`. It was added in Node 23.1.0 and
@@ -38,7 +51,7 @@ export function describeSupport(version: string, addon: Pick<AddonState, 'error'
   return {
     path: null, builtin, addon: addonOk,
     reason: `Node ${version} has no built-in reusePort listen option and ${addonProblem}. ` +
-      `To fix it, ${ADDON_FIX}, or use Node ${BUILTIN_VERSIONS}.`,
+      `To fix it, ${addonFix()}, or use Node ${BUILTIN_VERSIONS}.`,
   };
 }
 
@@ -65,5 +78,5 @@ export function choosePath(prefer: 'auto' | ReusePortPath): ChosenPath {
   if (addon.binding) return { path: 'addon', binding: addon.binding };
   const support = describeSupport(version, addon);
   throw codedError(Error, 'ERR_REUSEPORT_UNAVAILABLE',
-    prefer === 'addon' ? `prefer: 'addon' but the native addon could not be loaded (${firstLine(addon.error.message)}). To fix it, ${ADDON_FIX}.` : support.reason);
+    prefer === 'addon' ? `prefer: 'addon' but the native addon could not be loaded (${firstLine(addon.error.message)}). To fix it, ${addonFix()}, or use Node ${BUILTIN_VERSIONS} with prefer: 'auto'.` : support.reason);
 }

@@ -107,7 +107,7 @@ export class DockerRuntime implements Runtime {
     const v = await this.call('asking the engine for its version', () => this.docker.version());
     const engine = engineOf(v);
     this.kind ??= Promise.resolve(engine);
-    return { engine, version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint };
+    return { engine, version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint, arch: v.Arch };
   }
 
   /**

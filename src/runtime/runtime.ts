@@ -94,6 +94,8 @@ export interface EngineInfo {
   version: string;
   apiVersion: string;
   endpoint: string;
+  /** The machine the engine runs containers on, as the engine names it (x86_64, amd64, aarch64, arm64, ...); absent when there are no images. */
+  arch?: string;
 }
 
 export interface LogOptions {
