@@ -5,6 +5,8 @@
 //   (iv)  nginx (1 worker, bench/nginx/) in a container in front of 2 replica containers on a
 //         user-defined bridge network, with HTTP/1.1 keep-alive to them
 //   (v)   the same without upstream keep-alive (nginx's default: a new upstream connection per request)
+//   (vi)  the tool's pod of 2 in --mode host: replicas in the host's namespace, no NAT, no proxy
+//   (vii) 2 plain SO_REUSEPORT processes on the host (node dist/examples/http-server.js): the limit
 // reporting req/s, p50/p99, and CPU seconds per 100k requests of the server processes (utime+stime
 // from /proc/<host pid>/stat; nginx's master+worker counted with the replicas and also shown
 // alone) and of docker-proxy when dockerd's userland proxy is on. Not a test: it prints tables and
@@ -31,7 +33,7 @@
 // Everything is named bench-d-* (containers, network bench-d-net) and removed at the end, on error,
 // and on Ctrl-C. wrk runs with one thread, which keeps one of this machine's cores busy.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -62,6 +64,7 @@ const CONTAINERS = [
   'bench-d-tool-1', 'bench-d-tool-2', 'bench-d-tool-sandbox',
   'bench-d-hand-1', 'bench-d-hand-2', 'bench-d-hand-sandbox',
   'bench-d-nginx', 'bench-d-nginx-nk', 'bench-d-up1', 'bench-d-up2',
+  'bench-d-host-1', 'bench-d-host-2', 'bench-d-host-sandbox',
 ];
 const say = (line) => process.stderr.write(`datapath: ${line}\n`);
 const docker = (...a) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
@@ -69,8 +72,12 @@ const docker = (...a) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['
 // ---- cleanup: only our own names -------------------------------------------------------------
 const children = new Set();
 // The tool's own records for its pod (<pod>-lock, <pod>-state-g<n>, or <pod>-state-<n> before 0.1.0 names changed), when the tool makes them.
-const TOOL_RECORDS = /^bench-d-tool-(lock|state-g?\d+)$/;
+const TOOL_RECORDS = /^bench-d-(tool|host)-(lock|state-g?\d+)$/;
+/** (vii)'s host processes, killed by cleanup. */
+const plain = new Set();
 function cleanup() {
+  for (const p of plain) p.kill('SIGKILL');
+  plain.clear();
   // A killed client's last engine request may still be creating a container: give it a moment.
   if (children.size) {
     for (const c of children) c.kill('SIGKILL');
@@ -242,8 +249,53 @@ const configs = [
       return { servers: [...nginx, hostPid('bench-d-up1'), hostPid('bench-d-up2')], extra: nginx, extraLabel: 'nginx' };
     },
   },
+  {
+    id: 'host',
+    label: "(vi) the tool's pod of 2, `--mode host`",
+    async start(port) {
+      execFileSync(process.execPath, [`${repo}dist/src/cli/main.js`, 'create', 'bench-d-host', '--mode', 'host', '--port', `127.0.0.1:${port}`, '--replicas', '2', '--quiet', '--monitor', '0'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      return { servers: ['bench-d-host-1', 'bench-d-host-2', 'bench-d-host-sandbox'].map(hostPid) };
+    },
+  },
+  {
+    id: 'plain',
+    label: '(vii) 2 plain SO_REUSEPORT processes on the host',
+    async start(port) {
+      for (const i of [1, 2]) {
+        const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', INSTANCE: `bench-d-plain-${i}` };
+        const child = spawn(process.execPath, [`${repo}dist/examples/http-server.js`], { env, stdio: 'ignore' });
+        plain.add(child);
+      }
+      await waitHttp(port);
+      // Both must listen before the spread is read: each logs nothing here, so ask the kernel.
+      const until = Date.now() + 10_000;
+      while (Date.now() < until && [...plain].some((c) => c.exitCode === null && !listening(c.pid, port))) await delay(50);
+      return { servers: [...plain].map((c) => c.pid) };
+    },
+  },
 ];
 const modes = ['keep-alive', 'close'];
+
+/** True when process `pid` holds a LISTEN socket on `port` (its fds against /proc/net/tcp). */
+function listening(pid, port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set();
+  for (const row of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = row.trim().split(/\s+/);
+    if (f[3] === '0A' && f[1]?.endsWith(`:${hex}`)) inodes.add(f[9]);
+  }
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
 const FOREIGN_MAX = Number(flag('foreign-max', 0.25)); // cores other processes may use during a quiet run
 const MIN_QUIET = 2;
 const budgetS = Number(flag('budget', 420)); // seconds of load at most, extra rounds included
@@ -292,6 +344,11 @@ async function main() {
         `(with upstream keep-alive nginx costs about what a replica does per request; without it, (v), nginx ${get('keep-alive', 'nginx-nk').extra.toFixed(2)} and the replicas ${(get('keep-alive', 'nginx-nk').server - get('keep-alive', 'nginx-nk').extra).toFixed(2)}, as every request is a new upstream connection)`,
     );
   }
+  for (const m of modes) {
+    const qh = get(m, 'host').rps / get(m, 'plain').rps;
+    check(qh >= 0.97, `${m}: host-mode pod req/s / 2 plain SO_REUSEPORT processes = ${qh.toFixed(2)}× (target ≥ 0.97×)`);
+    checks.push(`- (no target) ${m}: what the namespace and the published port cost: default pod / host-mode pod = ${(get(m, 'tool').rps / get(m, 'host').rps).toFixed(2)}× req/s, ${(get(m, 'tool').total / get(m, 'host').total).toFixed(2)}× CPU per request`);
+  }
   const q = (m) => (get(m, 'tool').rps / get(m, 'single').rps).toFixed(2);
   const qn = (m) => (get(m, 'tool').rps / get(m, 'nginx').rps).toFixed(2);
   checks.push(`- req/s, pod / single container: ${q('keep-alive')}× keep-alive, ${q('close')}× close; pod / nginx in front: ${qn('keep-alive')}× keep-alive, ${qn('close')}× close`);
@@ -327,7 +384,7 @@ Command: \`npm run build && ${command}\` (${rounds} interleaved rounds + extra r
 
 Load: \`wrk -t1 -c${connections} -d${duration}s --latency http://127.0.0.1:H/\`, keep-alive, and \`Connection: close\` (one connection per request; \`-s bench/datapath-close.lua\` sets the header). ${warmup} s of warm-up before each measured run; configurations interleaved, order rotated each round; medians. wrk runs with one thread on this 2-core machine and its CPU is measured (see above): the servers share what it leaves, which caps what a second replica can add.
 Server CPU: utime+stime from /proc/<pid>/stat of the server processes (host PIDs from \`docker inspect -f '{{.State.Pid}}'\`): the node replicas, plus the pod's pause (idle), plus nginx's master+worker for (iv) and (v) (nginx's own share in brackets); docker-proxy, when present, is found by its \`-host-port\` argument. CPU the kernel spends in softirq for NAT and loopback is charged to whichever process it interrupts, wrk included, so it is only partly counted.
-Configurations: (i) \`docker run -p 127.0.0.1:H:8080 reuseport-pod/example:0.1.0\`; (ii) \`node dist/src/cli/main.js create bench-d-tool --port 127.0.0.1:H:8080 --replicas 2\`; (iii) the same pod by hand: \`docker run -p 127.0.0.1:H:8080 reuseport-pod/pause:0.1.0\` + 2 × \`docker run --network container:bench-d-hand-sandbox reuseport-pod/example:0.1.0\`, with the tool's container options; (iv) \`bench/nginx/build-image.sh\` (Debian's nginx ${nginxImage.split(':')[1]} binary + its \`ldd\` libraries, no registry) with \`bench/nginx/nginx.conf\`: \`worker_processes 1\`, access log off, \`upstream\` of the 2 replica containers by name on the user-defined bridge network ${NET}, HTTP/1.1 keep-alive to them (\`keepalive 64\`), published with \`-p 127.0.0.1:H:8080\`; (v) the same nginx with \`bench/nginx/nginx-no-upstream-keepalive.conf\` (nginx's default proxying: HTTP/1.0 and a new connection to a replica for every request), in front of the same two replicas.
+Configurations: (i) \`docker run -p 127.0.0.1:H:8080 reuseport-pod/example:0.1.0\`; (ii) \`node dist/src/cli/main.js create bench-d-tool --port 127.0.0.1:H:8080 --replicas 2\`; (iii) the same pod by hand: \`docker run -p 127.0.0.1:H:8080 reuseport-pod/pause:0.1.0\` + 2 × \`docker run --network container:bench-d-hand-sandbox reuseport-pod/example:0.1.0\`, with the tool's container options; (iv) \`bench/nginx/build-image.sh\` (Debian's nginx ${nginxImage.split(':')[1]} binary + its \`ldd\` libraries, no registry) with \`bench/nginx/nginx.conf\`: \`worker_processes 1\`, access log off, \`upstream\` of the 2 replica containers by name on the user-defined bridge network ${NET}, HTTP/1.1 keep-alive to them (\`keepalive 64\`), published with \`-p 127.0.0.1:H:8080\`; (v) the same nginx with \`bench/nginx/nginx-no-upstream-keepalive.conf\` (nginx's default proxying: HTTP/1.0 and a new connection to a replica for every request), in front of the same two replicas; (vi) \`node dist/src/cli/main.js create bench-d-host --mode host --port 127.0.0.1:H --replicas 2\`; (vii) 2 × \`PORT=H HOST=127.0.0.1 node dist/examples/http-server.js\` on the host.
 Spread of 24 new connections before the load: ${spreadLine}.
 
 ${header}

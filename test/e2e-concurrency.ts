@@ -9,7 +9,7 @@ import t from 'tap';
 import { cli, forceRemovePod, ownPods, podContainers, requireEngine, spread, type CliResult } from './helpers/cli.ts';
 import { docker, ensureImages } from './helpers/docker.ts';
 import { freePort } from './helpers/http-client.ts';
-import { LABEL } from '../src/pod/names.ts';
+import { LABEL } from '../src/pod/model/names.ts';
 
 const PODS = { create: 'e2e-conc-a', scale: 'e2e-conc-b' };
 const ROUNDS = 3;

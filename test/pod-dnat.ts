@@ -1,9 +1,9 @@
 // The DNAT mode's pure parts, no engine: the rule set, reading it back, the mode in the spec.
 import t from 'tap';
-import { backendsOf, dnatRuntime, natRuleSet } from '../src/pod/dnat.ts';
-import { ExitCode, PodError } from '../src/pod/errors.ts';
-import { readStoredSpec, LABEL, storedSpec } from '../src/pod/names.ts';
-import { parseMode } from '../src/pod/spec.ts';
+import { backendsOf, dnatRuntime, natRuleSet } from '../src/pod/modes/dnat.ts';
+import { ExitCode, PodError } from '../src/errors.ts';
+import { readStoredSpec, LABEL, storedSpec } from '../src/pod/model/names.ts';
+import { parseMode } from '../src/pod/model/spec.ts';
 import type { Runtime } from '../src/runtime/runtime.ts';
 
 const spec = { image: 'x', ports: [{ hostPort: 80, containerPort: 8080 }], env: {}, stopTimeout: 10, mode: 'dnat' as const };

@@ -1,6 +1,6 @@
 // Which replicas are really serving, from what the engine reports: pure, no engine.
 import t from 'tap';
-import { replicaHealth } from '../src/pod/health.ts';
+import { replicaHealth } from '../src/pod/state/health.ts';
 import type { ContainerStatus } from '../src/runtime/runtime.ts';
 
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));

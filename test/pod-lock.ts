@@ -1,4 +1,4 @@
-// The pod lock's own logic (src/pod/lock.ts), in the interleavings that real processes hit only
+// The pod lock's own logic (src/pod/state/lock.ts), in the interleavings that real processes hit only
 // rarely: a holder releasing the lock between a waiter's 409 and its look at the lock, a name taken
 // by a foreign container, a lock this very process left behind. A unit test: the engine here is a
 // script of answers to the four calls lock.ts makes; the end-to-end behaviour (two creates, two
@@ -6,8 +6,8 @@
 import { hostname } from 'node:os';
 import t from 'tap';
 import type { PodContext } from '../src/pod/context.ts';
-import { withPodLock } from '../src/pod/lock.ts';
-import { LABEL } from '../src/pod/names.ts';
+import { withPodLock } from '../src/pod/state/lock.ts';
+import { LABEL } from '../src/pod/model/names.ts';
 import type { ContainerSummary, Runtime } from '../src/runtime/runtime.ts';
 
 // The lock against a scripted engine: only what lock.ts calls is implemented.

@@ -1,8 +1,8 @@
 // The names of a pod's objects never collide with another pod's: checked over pod names built to
 // collide (one pod's name is another's plus the start of one of its suffixes).
 import t from 'tap';
-import { isLegacyStateName, lockName, natHelperName, networkName, podOfReplica, replicaName, sandboxName, stateName } from '../src/pod/names.ts';
-import { MAX_REPLICAS, parsePodName } from '../src/pod/spec.ts';
+import { isLegacyStateName, lockName, natHelperName, networkName, podOfReplica, replicaName, sandboxName, stateName } from '../src/pod/model/names.ts';
+import { MAX_REPLICAS, parsePodName } from '../src/pod/model/spec.ts';
 
 type Namer = (pod: string) => string[];
 

@@ -1,8 +1,8 @@
 // Parsing and planning: pure functions, no engine.
 import t from 'tap';
-import { PodError, ExitCode } from '../src/pod/errors.ts';
-import { planScale } from '../src/pod/plan.ts';
-import { formatPort, parseEnv, parsePodName, parsePortSpec, parsePortSpecs, parseReplicas } from '../src/pod/spec.ts';
+import { PodError, ExitCode } from '../src/errors.ts';
+import { planScale } from '../src/pod/model/plan.ts';
+import { formatPort, parseEnv, parsePodName, parsePortSpec, parsePortSpecs, parseReplicas } from '../src/pod/model/spec.ts';
 
 const usage = { constructor: PodError, exitCode: ExitCode.usage };
 

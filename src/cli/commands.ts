@@ -1,20 +1,21 @@
 // One function per verb: parse the flags, call the pod layer, print the result.
-import { DEFAULT_MONITOR_S } from '../pod/monitor.ts';
+import { DEFAULT_MONITOR_S } from '../pod/ops/monitor.ts';
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { buildAppImage, OFFICIAL_BASE, localBase } from '../pod/build-app.ts';
+import { buildAppImage, OFFICIAL_BASE, localBase } from '../pod/verbs/build-app.ts';
 import type { PodContext } from '../pod/context.ts';
-import { createPod } from '../pod/create.ts';
-import { ExitCode, PodError } from '../pod/errors.ts';
-import { EXPORT_FORMATS, exportPod, parseExportFormat, readExportSource } from '../pod/export.ts';
-import { podLogs } from '../pod/logs.ts';
-import { removePod } from '../pod/remove.ts';
-import { repairPod } from '../pod/repair.ts';
-import { rolloutPod } from '../pod/rollout.ts';
-import { scalePod } from '../pod/scale.ts';
-import { supervise } from '../pod/supervise.ts';
-import { inspectPod, listPods, podProcesses, podStateNote } from '../pod/status.ts';
-import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parseMode, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/spec.ts';
+import { createPod } from '../pod/verbs/create.ts';
+import { ExitCode, PodError, usageError } from '../errors.ts';
+import { modeOf } from '../pod/modes/index.ts';
+import { EXPORT_FORMATS, exportPod, parseExportFormat, readExportSource } from '../pod/verbs/export.ts';
+import { podLogs } from '../pod/verbs/logs.ts';
+import { removePod } from '../pod/verbs/remove.ts';
+import { repairPod } from '../pod/verbs/repair.ts';
+import { rolloutPod } from '../pod/verbs/rollout.ts';
+import { scalePod } from '../pod/verbs/scale.ts';
+import { supervise } from '../pod/verbs/supervise.ts';
+import { inspectPod, listPods, podProcesses, podStateNote } from '../pod/verbs/status.ts';
+import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parseMode, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/model/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { isProcessRuntime } from '../runtime/index.ts';
 import { containerImage, processCommand, processPorts, rolloutImage } from './process-args.ts';
@@ -38,7 +39,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('-r, --replicas <n>', `number of replicas, 1-${MAX_REPLICAS}`, '1')
     .option('-i, --image <image>', 'replica image', DEFAULT_APP_IMAGE)
     .option('-e, --env <key=value>', 'environment for every replica (repeatable); INSTANCE and PORT are set per replica', collect)
-    .option('--mode <mode>', 'reuseport: replicas share the sandbox\'s namespace (SO_REUSEPORT); dnat: own namespaces, NAT rules in the sandbox spread connections (any server)', 'reuseport')
+    .option('--mode <mode>', 'reuseport: replicas share the sandbox\'s namespace (SO_REUSEPORT); dnat: own namespaces, NAT rules in the sandbox spread connections (any server); host: replicas listen on the host\'s own port (SO_REUSEPORT, --port is one number)', 'reuseport')
     .option('--sandbox-image <image>', 'image of the sandbox container', DEFAULT_SANDBOX_IMAGE)
     .option('--stop-timeout <s>', 'seconds a replica gets to drain after SIGTERM', String(DEFAULT_STOP_TIMEOUT_S))
     .option('--wait-timeout <s>', 'seconds to wait for every replica to listen', '60')
@@ -48,21 +49,25 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const ctx = context(cmd);
       const processes = isProcessRuntime(ctx.runtime);
+      const mode = parseMode(o['mode']);
+      if (processes && mode === 'host') throw usageError("--mode host is for containers: process replicas always run in the host's network namespace; drop --mode host");
+      // No namespace to publish from: a port is one number, as with local processes.
+      const bare = processes || modeOf({ mode }).hostNamespace;
       const spec = {
         name: parsePodName(rawName),
-        ports: processes ? processPorts(o['port'] ?? []) : parsePortSpecs(o['port'] ?? []),
+        ports: bare ? processPorts(o['port'] ?? [], processes ? '--runtime process' : `--mode ${mode}`) : parsePortSpecs(o['port'] ?? []),
         replicas: parseReplicas(o['replicas']),
         image: processes ? processCommand(command, cmd.getOptionValueSource('image') === 'cli') : containerImage(String(o['image']), command),
         env: parseEnv(o['env'] ?? []),
         stopTimeout: parseSeconds(o['stopTimeout'], '--stop-timeout'),
-        mode: parseMode(o['mode']),
+        mode,
       };
       const waitTimeoutMs = parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000;
       const monitorMs = parseSeconds(o['monitor'], '--monitor') * 1000;
       const result = await createPod(ctx, spec, { sandboxImage: String(o['sandboxImage']), waitTimeoutMs, monitorMs });
       if (o['json']) return json(io, result);
       const [first] = spec.ports;
-      io.out(`pod ${result.name}: ${plural(result.replicas.length, 'replica')} of ${result.image} listening on ${result.ports.join(', ')}${result.mode === 'dnat' ? ' (mode dnat)' : ''} (ready in ${result.seconds.toFixed(1)} s)`);
+      io.out(`pod ${result.name}: ${plural(result.replicas.length, 'replica')} of ${result.image} listening on ${result.ports.join(', ')}${result.mode === 'reuseport' ? '' : ` (mode ${result.mode})`} (ready in ${result.seconds.toFixed(1)} s)`);
       if (first) io.out(`  try: curl http://${first.hostIp && first.hostIp !== '0.0.0.0' ? (first.hostIp.includes(':') ? `[${first.hostIp}]` : first.hostIp) : '127.0.0.1'}:${first.hostPort}/`);
     });
 

@@ -1,5 +1,5 @@
 // Where the CLI writes: results to stdout (JSON with --json), progress and errors to stderr.
-import { ExitCode, PodError } from '../pod/errors.ts';
+import { ExitCode, PodError } from '../errors.ts';
 
 export interface Io {
   out: (text: string) => void;

@@ -1,7 +1,7 @@
 // create's and rollout's arguments that differ with --runtime process: a command instead of an image, and a
 // bare port (`--port 8080`, `--port 127.0.0.1:8080`), since a local process has no second port to map to.
-import { usageError } from '../pod/errors.ts';
-import { parsePortSpecs, type PortMapping } from '../pod/spec.ts';
+import { usageError } from '../errors.ts';
+import { parsePortSpecs, type PortMapping } from '../pod/model/spec.ts';
 import { assertSamePorts } from '../runtime/process.ts';
 import { encodeCommand } from '../runtime/process-command.ts';
 
@@ -38,8 +38,13 @@ export function processPortSpec(spec: string): string {
   return m ? `${m[1]}:${m[2]}:${m[2]}` : text;
 }
 
-export function processPorts(specs: readonly string[]): PortMapping[] {
+/** `where`: what puts the replicas in the host's namespace (`--runtime process`, `--mode host`), for the message. */
+export function processPorts(specs: readonly string[], where = '--runtime process'): PortMapping[] {
   const ports = parsePortSpecs(specs.map(processPortSpec));
-  assertSamePorts(ports);
+  try {
+    assertSamePorts(ports);
+  } catch (err) {
+    throw where === '--runtime process' ? err : usageError((err as Error).message.replace('with --runtime process', `with ${where}`));
+  }
   return ports;
 }

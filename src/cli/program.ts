@@ -1,6 +1,6 @@
 // The command line: commander for parsing and help; every failure becomes one line and an exit code.
 import { Command, CommanderError } from 'commander';
-import { ExitCode, PodError } from '../pod/errors.ts';
+import { ExitCode, PodError } from '../errors.ts';
 import { packageVersion } from '../package-info.ts';
 import { connectRuntime } from '../runtime/index.ts';
 import { registerCommands } from './commands.ts';

@@ -2,7 +2,7 @@
 // together. Reads are merged and calls naming a container go to the runtime that has it; when the
 // engine does not answer, the process pods are still listed (its error stands when there are none).
 import { isUnreachable } from './docker-errors.ts';
-import { PodError } from '../pod/errors.ts';
+import { PodError } from '../errors.ts';
 import type { ProcessRuntime } from './process.ts';
 import type { ContainerSummary, Runtime } from './runtime.ts';
 

@@ -1,5 +1,5 @@
 // Engine errors in words a user can act on: no raw JSON from the Docker API reaches the screen.
-import { ExitCode, PodError } from '../pod/errors.ts';
+import { ExitCode, PodError } from '../errors.ts';
 
 interface EngineError {
   statusCode?: number;

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { readlinkSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExitCode, PodError } from '../pod/errors.ts';
+import { ExitCode, PodError } from '../errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
 import { effectiveUid, treeListensOn } from './proc-net.ts';
 import type {
@@ -23,6 +23,7 @@ import type {
   Runtime,
   SandboxConfig,
   NetworkSummary,
+  NetworkNamespace,
 } from './runtime.ts';
 
 const RESTART_POLICY = { Name: 'unless-stopped', MaximumRetryCount: 0 };
@@ -206,9 +207,9 @@ export class DockerRuntime implements Runtime {
         Labels: labels,
         ExposedPorts: exposed,
         StopTimeout: SANDBOX_STOP_TIMEOUT_S,
-        ...(config.network ? { NetworkingConfig: { EndpointsConfig: { [config.network]: {} } } } : {}),
+        ...networking(config.namespace),
         HostConfig: {
-          ...(config.network ? { NetworkMode: config.network } : {}),
+          ...networkMode(config.namespace, ''),
           PortBindings: bindings,
           Sysctls: config.sysctls,
           CapDrop: ['ALL'],
@@ -244,8 +245,9 @@ export class DockerRuntime implements Runtime {
         Labels: config.labels,
         Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
         StopTimeout: config.stopTimeout,
+        ...networking(config.namespace),
         HostConfig: {
-          NetworkMode: config.network ?? `container:${sandboxId}`,
+          ...networkMode(config.namespace ?? { kind: 'pod' }, sandboxId),
           RestartPolicy: RESTART_POLICY,
           SecurityOpt: ['no-new-privileges'],
         },
@@ -623,4 +625,16 @@ export function demuxBuffer(buf: Buffer): Buffer {
     at += 8 + size;
   }
   return Buffer.concat(parts);
+}
+
+/** The one place a namespace becomes Docker's NetworkMode (undefined: the engine's default network). */
+function networkMode(ns: NetworkNamespace | undefined, sandboxId: string): { NetworkMode?: string } {
+  if (!ns) return {};
+  if (ns.kind === 'pod') return { NetworkMode: `container:${sandboxId}` };
+  return { NetworkMode: ns.kind === 'host' ? 'host' : ns.name };
+}
+
+/** A network's endpoint; none with container: or host (Podman refuses EndpointsConfig with them). */
+function networking(ns: NetworkNamespace | undefined): { NetworkingConfig?: { EndpointsConfig: Record<string, object> } } {
+  return ns?.kind === 'network' ? { NetworkingConfig: { EndpointsConfig: { [ns.name]: {} } } } : {};
 }

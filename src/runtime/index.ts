@@ -1,6 +1,6 @@
 // The engine the CLI talks to: the Docker Engine API (which Podman also speaks), or local
 // processes (--runtime process) where there is no container engine.
-import { usageError } from '../pod/errors.ts';
+import { usageError } from '../errors.ts';
 import { bothRuntimes } from './both.ts';
 import { DockerRuntime } from './docker.ts';
 import { ProcessRuntime } from './process.ts';

@@ -3,7 +3,7 @@
 // records) carries it unchanged.
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { ExitCode, PodError, usageError } from '../pod/errors.ts';
+import { ExitCode, PodError, usageError } from '../errors.ts';
 
 export function encodeCommand(words: readonly string[]): string {
   return JSON.stringify(words);

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ExitCode, PodError } from '../pod/errors.ts';
+import { ExitCode, PodError } from '../errors.ts';
 import type { PublishedPort } from './runtime.ts';
 
 export type RecordKind = 'sandbox' | 'process' | 'marker';

@@ -10,7 +10,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { packageVersion } from '../package-info.ts';
-import { ExitCode, PodError, usageError } from '../pod/errors.ts';
+import { ExitCode, PodError, usageError } from '../errors.ts';
 import { unmetHostSysctls } from './host-sysctls.ts';
 import { effectiveUid, listeners, serves, treeListensOn } from './proc-net.ts';
 import { assertRunnable, requireCommand } from './process-command.ts';

@@ -8,6 +8,12 @@ export interface PublishedPort {
   containerPort: number;
 }
 
+/**
+ * Where a container's network namespace comes from: the pod sandbox's (replicas only), one of its
+ * own on a network made by createNetwork, or the host's own. docker.ts turns it into NetworkMode.
+ */
+export type NetworkNamespace = { kind: 'pod' } | { kind: 'network'; name: string } | { kind: 'host' };
+
 export interface SandboxConfig {
   name: string;
   image: string;
@@ -15,8 +21,8 @@ export interface SandboxConfig {
   ports: PublishedPort[];
   /** Namespaced sysctls for the pod's network namespace (set on the sandbox only). */
   sysctls: Record<string, string>;
-  /** Optional: the sandbox's namespace is attached to this network (made by createNetwork) instead of the default one. */
-  network?: string;
+  /** Optional: a namespace on this network, or the host's, instead of one on the engine's default network. */
+  namespace?: Exclude<NetworkNamespace, { kind: 'pod' }>;
 }
 
 export interface ContainerConfig {
@@ -26,12 +32,8 @@ export interface ContainerConfig {
   env: Record<string, string>;
   /** Seconds between SIGTERM and SIGKILL on stop. */
   stopTimeout: number;
-  /**
-   * Optional: the container gets a network namespace of its own on this network (made by
-   * createNetwork) instead of joining the sandbox's. Pod code sets it only on engines that have
-   * createNetwork.
-   */
-  network?: string;
+  /** Default: the sandbox's namespace. A network's is set only on engines that have createNetwork. */
+  namespace?: NetworkNamespace;
 }
 
 /** A short-lived container in a sandbox's network namespace: runs to completion, then is removed. */

@@ -1,0 +1,82 @@
+// Starting and stopping replicas, shared by create, scale and rm. Independent engine calls run in
+// parallel: ten replicas one after the other are ten times slower than they need to be.
+import type { ContainerConfig } from '../../runtime/runtime.ts';
+import type { PodContext } from '../context.ts';
+import { nameConflict } from '../state/conflict.ts';
+import { modeOf, type StartedReplica } from '../modes/index.ts';
+import { podOfReplica, replicaLabels, replicaName, type StoredSpec } from '../model/names.ts';
+import { statusOf } from '../../runtime/docker-errors.ts';
+import type { Undo } from './undo.ts';
+
+export type { StartedReplica } from '../modes/index.ts';
+
+export function replicaConfig(pod: string, n: number, spec: StoredSpec, version: string): ContainerConfig {
+  const [first] = spec.ports;
+  const config: ContainerConfig = {
+    name: replicaName(pod, n),
+    image: spec.image,
+    labels: replicaLabels(pod, n, spec, version),
+    env: { ...spec.env, INSTANCE: replicaName(pod, n), PORT: String(first?.containerPort ?? 8080) },
+    stopTimeout: spec.stopTimeout,
+  };
+  const mode = modeOf(spec);
+  const namespace = mode.replicaNamespace(pod);
+  if (namespace.kind !== 'pod') config.namespace = namespace;
+  // On the host's own stack, a port published on one address is what HOST asks the example server
+  // (and many others) to bind; elsewhere the sandbox's publishing does it.
+  if (mode.hostNamespace && first?.hostIp && spec.env['HOST'] === undefined) config.env['HOST'] = first.hostIp;
+  return config;
+}
+
+/** Creates and starts replicas `numbers` in the sandbox's namespace; each one made is recorded in `undo`. */
+export async function startReplicas(
+  ctx: PodContext,
+  pod: string,
+  spec: StoredSpec,
+  sandboxId: string,
+  numbers: number[],
+  undo: Undo,
+): Promise<StartedReplica[]> {
+  const results = await Promise.allSettled(
+    numbers.map(async (n) => {
+      const config = replicaConfig(pod, n, spec, ctx.version);
+      let id: string;
+      try {
+        id = await ctx.runtime.createContainer(sandboxId, config);
+      } catch (err) {
+        if (statusOf((err as { cause?: unknown }).cause) === 409) throw await nameConflict(ctx.runtime, config.name, err);
+        throw err;
+      }
+      undo.replica(id);
+      await ctx.runtime.startContainer(id);
+      return { n, id, name: config.name };
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<StartedReplica>).value);
+}
+
+/** Waits until the started replicas serve, the way the pod's mode counts it. */
+export async function waitReady(
+  ctx: PodContext,
+  spec: StoredSpec,
+  sandboxId: string,
+  expected: number,
+  started: StartedReplica[],
+  timeoutMs: number,
+): Promise<void> {
+  const [one] = started;
+  const pod = one ? podOfReplica(one.name) : '';
+  await modeOf(spec).waitReady(ctx, spec, { pod, sandboxId, expected, started, timeoutMs });
+}
+
+/** SIGTERM, up to `timeoutS` to drain, then SIGKILL; then remove. */
+export async function stopAndRemove(ctx: PodContext, ids: string[], timeoutS: number): Promise<void> {
+  await Promise.all(
+    ids.map(async (id) => {
+      await ctx.runtime.stopContainer(id, timeoutS);
+      await ctx.runtime.removeContainer(id);
+    }),
+  );
+}

@@ -1,0 +1,100 @@
+// rollout: replace every replica whose image or environment differs from the target (replace.ts
+// says how, without ever having fewer listeners than before).
+//
+// The rule for what is recorded: the target is recorded FIRST, with the spec it replaces, then the
+// replicas are converged on it (desired state, then converge, as Compose and the kubelet do). So a
+// rollout killed at any point leaves a pod whose record names the target: the same rollout again,
+// `repair`, or `scale` finish it, and none of them starts a replica of the old spec. A rollout that
+// fails (a new replica does not listen, or dies within the --monitor window) puts the previous
+// spec back, record first, then its replicas, and exits non-zero (Swarm's
+// --update-failure-action rollback). Ctrl-C stops it where it is: the target stays recorded.
+import type { PodContext } from '../context.ts';
+import { ExitCode, PodError } from '../../errors.ts';
+import { ensureAppImage } from '../state/images.ts';
+import { withPodLock } from '../state/lock.ts';
+import { specHash, type StoredSpec } from '../model/names.ts';
+import { markerImage, requirePod } from '../state/observe.ts';
+import { replaceReplicas, ReplaceError, replicasNotOn, type Replaced } from '../ops/replace.ts';
+import { requireServing } from '../ops/serving.ts';
+import { writeState } from '../state/records.ts';
+
+export interface RolloutOptions {
+  image?: string;
+  env?: Record<string, string>;
+  maxSurge: number;
+  waitTimeoutMs: number;
+  /** Each new batch must stay up this long after it listens (0: no window). */
+  monitorMs: number;
+}
+
+export interface RolloutResult {
+  name: string;
+  image: string;
+  replaced: Replaced[];
+  seconds: number;
+}
+
+const sameSpec = (a: StoredSpec, b: StoredSpec): boolean => specHash(a) === specHash(b);
+
+export async function rolloutPod(ctx: PodContext, name: string, options: RolloutOptions): Promise<RolloutResult> {
+  const started = Date.now();
+  const seen = await requirePod(ctx.runtime, name);
+  if (options.image) await ensureAppImage(ctx, options.image);
+  return withPodLock(ctx, name, { image: markerImage(seen) }, async () => {
+    const pod = await requirePod(ctx.runtime, name);
+    const { sandbox, spec: current } = requireServing(pod);
+    const target: StoredSpec = { ...current, image: options.image ?? current.image, env: options.env ?? current.env };
+    // Re-running an interrupted rollout: the target is already recorded, and so is what it replaced.
+    const previous = sameSpec(current, target) ? pod.previous : current;
+    if (!sameSpec(current, target)) await writeState(ctx, pod, markerImage(pod), { spec: target, replicas: pod.desired, previous: current });
+    const outgoing = replicasNotOn(pod, target);
+    const seconds = (): number => (Date.now() - started) / 1000;
+    if (outgoing.length === 0) return { name, image: target.image, replaced: [], seconds: seconds() };
+
+    const step = { maxSurge: options.maxSurge, waitTimeoutMs: options.waitTimeoutMs, monitorMs: options.monitorMs };
+    try {
+      const replaced = await replaceReplicas(ctx, await requirePod(ctx.runtime, name), sandbox.id, target, outgoing, step);
+      return { name, image: target.image, replaced, seconds: seconds() };
+    } catch (err) {
+      const done = err instanceof ReplaceError ? err.replaced.length : 0;
+      const reason = err instanceof Error ? err.message : String(err);
+      const code = err instanceof PodError ? err.exitCode : ExitCode.failure;
+      if (ctx.signal?.aborted || !previous || sameSpec(previous, target)) {
+        throw new PodError(
+          `rollout of "${name}" stopped after replacing ${done} of ${outgoing.length} replicas; the pod records ${target.image} as its spec: ` +
+            `run the rollout again or \`reuseport-pod repair ${name}\` to finish it. ${reason}`,
+          code,
+          { cause: err },
+        );
+      }
+      throw await rollBack(ctx, name, sandbox.id, { target, previous, step, done, reason, code, cause: err });
+    }
+  });
+}
+
+interface Failure {
+  target: StoredSpec;
+  previous: StoredSpec;
+  step: { maxSurge: number; waitTimeoutMs: number; monitorMs: number };
+  done: number;
+  reason: string;
+  code: ExitCode;
+  cause: unknown;
+}
+
+/** Puts the previous spec back (record first) and its replicas; resolves with the error to throw. */
+async function rollBack(ctx: PodContext, name: string, sandboxId: string, f: Failure): Promise<PodError> {
+  ctx.progress(`Rolling back "${name}" to ${f.previous.image} ...`);
+  const pod = await requirePod(ctx.runtime, name);
+  await writeState(ctx, pod, markerImage(pod), { spec: f.previous, replicas: pod.desired, previous: f.target });
+  const failed = `rollout of "${name}" to ${f.target.image} failed: ${f.reason}`;
+  try {
+    // Monitoring the way back too: the old spec was serving, but say so if it does not any more.
+    const back = await replaceReplicas(ctx, await requirePod(ctx.runtime, name), sandboxId, f.previous, replicasNotOn(pod, f.previous), f.step);
+    const put = back.length === 0 ? 'no replica had been replaced' : `${back.length} replaced replica${back.length === 1 ? '' : 's'} put back`;
+    return new PodError(`${failed}\n  rolled back: the pod runs ${f.previous.image} again (${put})`, f.code, { cause: f.cause });
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return new PodError(`${failed}\n  the rollback to ${f.previous.image} failed too: ${why}; \`reuseport-pod ps ${name}\` shows what runs`, f.code, { cause: f.cause });
+  }
+}

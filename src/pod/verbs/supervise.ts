@@ -1,0 +1,134 @@
+// supervise: a foreground process (for systemd, or a container with the engine's socket mounted)
+// that keeps pods serving. It reacts to the engine's events for our containers (a sandbox that
+// restarted, a replica that died or was removed) and, as a safety net for events it cannot see
+// (the engine itself restarting), checks every pod on a timer. Repairs take the pod's lock, so
+// they wait for a scale or rollout in progress instead of fighting it.
+import { modeOf } from '../modes/index.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { PodContext } from '../context.ts';
+import { PodError } from '../../errors.ts';
+
+import { assessPod, beyondRepair, describeTrouble, needsRepair, type AssessedReplica } from '../state/health.ts';
+import { lockIsStale } from '../state/lock-stale.ts';
+import { LABEL } from '../model/names.ts';
+import { lockOf, observeAllPods, observePod } from '../state/observe.ts';
+import { repairPod } from './repair.ts';
+
+const SETTLE_MS = 300;
+// A dockerd that is shutting down sends its containers' die events about a second before the
+// event stream ends: repairs started then fail half-way. Deaths wait longer before a look, and no
+// pass runs while the stream is down (the reconnect checks everything), unless events stay
+// unavailable for long, as with an engine that has none.
+const DIE_SETTLE_MS = 2_000;
+const EVENTLESS_AFTER_MS = 10_000;
+
+export interface SuperviseOptions {
+  /** Pods to watch; empty = every pod. */
+  pods: string[];
+  /** Full check period. */
+  intervalMs: number;
+  waitTimeoutMs: number;
+  log: (line: string) => void;
+  signal: AbortSignal;
+}
+
+export async function supervise(ctx: PodContext, options: SuperviseOptions): Promise<void> {
+  const watched = (pod: string): boolean => options.pods.length === 0 || options.pods.includes(pod);
+  const pending = new Set<string>();
+  // Pods an engine event named: a DNAT pod's sandbox that restarted looks healthy but lost its rules
+  // (a fresh namespace), which only reading them tells; repair reads them, so it is asked each time.
+  const evented = new Set<string>();
+  let running: Promise<void> = Promise.resolve();
+  let streamDownSince: number | undefined = Date.now();
+  const engineSettled = (): boolean => streamDownSince === undefined || Date.now() - streamDownSince > EVENTLESS_AFTER_MS;
+
+  // What the supervisor last said it cannot fix, per pod: said once when it changes, not on every
+  // event of a crash loop (the engine's restart policy is at it; starting the replica fights it).
+  const troubles = new Map<string, string>();
+  const sayTroubles = (name: string, seen: AssessedReplica[]): void => {
+    // Keyed without the counts, which change with every crash.
+    const key = seen.map((r) => `${r.status.name}:${r.health}`).join(',');
+    if ((troubles.get(name) ?? '') === key) return;
+    if (key) options.log(`${name}: ${seen.map(describeTrouble).join('; ')}; leaving it to the engine's restart policy`);
+    else options.log(`${name}: no replica is restarting any more`);
+    if (key) troubles.set(name, key);
+    else troubles.delete(name);
+  };
+
+  const check = async (name: string, byEvent: boolean): Promise<void> => {
+    const pod = await observePod(ctx.runtime, name);
+    if (!pod) return;
+    // A command at work on the pod (a live lock) converges it itself; a later event or pass looks again.
+    const lock = lockOf(pod);
+    if (lock && !lockIsStale(lock)) return;
+    const mode = modeOf(pod.spec);
+    const a = await assessPod(ctx, pod, mode);
+    sayTroubles(name, beyondRepair(a));
+    if (!pod.recorded || (!needsRepair(pod, a) && !(byEvent && mode.recheckOnEvents))) return;
+    const result = await repairPod(ctx, name, { waitTimeoutMs: options.waitTimeoutMs, lockWaitMs: 5_000 });
+    if (result.actions.length > 0) options.log(`${name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
+  };
+
+  // One pass at a time: events arriving meanwhile are gathered and checked in the next pass.
+  const schedule = (names: string[], settleMs = SETTLE_MS, byEvent = false): void => {
+    for (const n of names) pending.add(n);
+    if (byEvent) for (const n of names) evented.add(n);
+    running = running.then(async () => {
+      // A restart shows up as die then start: let it settle before looking.
+      await delay(settleMs, undefined, { signal: options.signal }).catch(() => undefined);
+      if (options.signal.aborted || !engineSettled()) return;
+      const batch = [...pending];
+      const byEvent = new Set(evented);
+      pending.clear();
+      evented.clear();
+      for (const name of batch) {
+        if (options.signal.aborted) return;
+        await check(name, byEvent.has(name)).catch((err: unknown) => options.log(`${name}: repair failed: ${err instanceof PodError ? err.message : String(err)}`));
+      }
+    });
+  };
+
+  const checkAll = async (): Promise<void> => {
+    const pods = await observeAllPods(ctx.runtime);
+    schedule(pods.map((p) => p.name).filter(watched));
+  };
+
+  const timer = (async () => {
+    while (!options.signal.aborted) {
+      await checkAll().catch((err: unknown) => options.log(`check failed: ${err instanceof Error ? err.message : String(err)}`));
+      await delay(options.intervalMs, undefined, { signal: options.signal }).catch(() => undefined);
+    }
+  })();
+
+  const events = (async () => {
+    while (!options.signal.aborted) {
+      try {
+        const stream = await ctx.runtime.events({ [LABEL.pod]: '' });
+        streamDownSince = undefined;
+        options.log('watching engine events');
+        // Whatever broke while we were not watching (at start, or while the engine was down).
+        checkAll().catch(() => undefined);
+        for await (const e of stream) {
+          if (options.signal.aborted) break;
+          const pod = e.labels[LABEL.pod];
+          // Our own lock and state records come and go with every operation: nothing to repair there.
+          const role = e.labels[LABEL.role];
+          if (pod && watched(pod) && (role === 'sandbox' || role === 'replica') && ['start', 'die', 'destroy', 'restart', 'kill', 'oom'].includes(e.action)) {
+            schedule([pod], e.action === 'die' || e.action === 'kill' ? DIE_SETTLE_MS : SETTLE_MS, true);
+          }
+        }
+        streamDownSince ??= Date.now();
+        if (!options.signal.aborted) options.log('engine event stream ended; reconnecting');
+      } catch (err) {
+        streamDownSince ??= Date.now();
+        if (!options.signal.aborted) options.log(`engine events unavailable (${err instanceof Error ? err.message : String(err)}); retrying`);
+      }
+      await delay(1_000, undefined, { signal: options.signal }).catch(() => undefined);
+    }
+  })();
+
+  await new Promise<void>((resolve) => options.signal.addEventListener('abort', () => resolve(), { once: true }));
+  // A repair in progress finishes (and releases the pod's lock) before we go.
+  await Promise.race([Promise.allSettled([timer, running]), delay(options.waitTimeoutMs)]);
+  void events;
+}
