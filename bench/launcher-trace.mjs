@@ -14,9 +14,20 @@ helpAndExitIfAsked(import.meta.url);
 const bootMs = performance.now(); // process start -> this module runs
 const root = process.argv[5] ? new URL(`file://${process.argv[5].replace(/\/?$/, '/')}`) : new URL('../dist/src/', import.meta.url);
 const { DockerRuntime } = await import(new URL('runtime/docker.js', root));
-const { createPod } = await import(new URL('pod/create.js', root));
-const { removePod } = await import(new URL('pod/remove.js', root));
-const { parsePortSpecs } = await import(new URL('pod/spec.js', root));
+// The layout of src/pod/ changed (verbs/, model/): a build from before it is traced as well.
+async function load(...paths) {
+  for (const p of paths) {
+    try {
+      return await import(new URL(p, root));
+    } catch (err) {
+      if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    }
+  }
+  throw new Error(`none of ${paths.join(', ')} under ${root.pathname}`);
+}
+const { createPod } = await load('pod/verbs/create.js', 'pod/create.js');
+const { removePod } = await load('pod/verbs/remove.js', 'pod/remove.js');
+const { parsePortSpecs } = await load('pod/model/spec.js', 'pod/spec.js');
 const { packageVersion } = await import(new URL('package-info.js', root));
 const loadedMs = performance.now();
 

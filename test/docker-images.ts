@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSandboxImage, pauseBinary } from '../src/pod/images.ts';
+import { buildSandboxImage, pauseBinary } from '../src/pod/state/images.ts';
 import { DockerRuntime } from '../src/runtime/docker.ts';
 
 const inCI = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
