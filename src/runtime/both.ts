@@ -29,6 +29,7 @@ export function bothRuntimes(engine: Runtime, processes: ProcessRuntime): Runtim
     createMarker: (config) => engine.createMarker(config),
     containerStatus: (id) => pick(id).containerStatus(id),
     exec: (id, cmd) => pick(id).exec(id, cmd),
+    execAttached: (id, cmd, streams) => pick(id).execAttached(id, cmd, streams),
     logs: (id, options) => pick(id).logs(id, options),
     events: (labels, signal) => engine.events(labels, signal),
     lastExitCode: (id) => pick(id).lastExitCode?.(id) ?? Promise.resolve(undefined),

@@ -17,6 +17,8 @@ import type {
   ContainerSummary,
   EngineEvent,
   EngineInfo,
+  ExecSession,
+  ExecStreams,
   HelperConfig,
   LogOptions,
   PublishedPort,
@@ -568,6 +570,42 @@ export class DockerRuntime implements Runtime {
     });
   }
 
+  async execAttached(id: string, cmd: string[], streams: ExecStreams): Promise<ExecSession> {
+    const tty = streams.tty !== undefined;
+    const what = `running ${cmd[0]} in ${id.slice(0, 12)}`;
+    const exec = await this.call(what, () =>
+      this.docker.getContainer(id).exec({ Cmd: cmd, AttachStdin: streams.stdin !== undefined, AttachStdout: true, AttachStderr: true, Tty: tty }),
+    );
+    const socket = (await this.call(what, () => exec.start({ hijack: true, stdin: streams.stdin !== undefined, Tty: tty }))) as NodeJS.ReadWriteStream & Readable;
+    // With a TTY the engine sends the terminal's bytes as they are; without one, stdout and stderr
+    // come framed on one stream.
+    if (tty) socket.on('data', (b: Buffer) => streams.stdout.write(b));
+    else this.docker.modem.demuxStream(socket, streams.stdout, streams.stderr);
+    // The end of our stdin is a half-close of the socket: the engine then closes the command's
+    // stdin, which is how `cat`, `psql -f -` or a migration reading stdin know they are done.
+    if (streams.stdin) streams.stdin.pipe(socket as unknown as NodeJS.WritableStream);
+    const ended = new Promise<void>((resolve, reject) => {
+      socket.on('end', resolve).on('close', resolve).on('error', reject);
+    });
+    const resize = async (columns: number, rows: number): Promise<void> => {
+      // A resize that races the command's exit is no error: there is no terminal left to size.
+      if (tty) await exec.resize({ w: columns, h: rows }).catch(() => undefined);
+    };
+    if (streams.tty) await resize(streams.tty.columns, streams.tty.rows);
+    const exited = ended.then(async () => {
+      streams.stdin?.unpipe(socket as unknown as NodeJS.WritableStream);
+      return this.call(`reading the exit code of ${cmd[0]}`, () => execExitCode(exec));
+    });
+    return {
+      exited,
+      resize,
+      detach: () => {
+        streams.stdin?.unpipe(socket as unknown as NodeJS.WritableStream);
+        socket.destroy();
+      },
+    };
+  }
+
   async logs(id: string, options: LogOptions): Promise<Readable> {
     const container = this.docker.getContainer(id);
     const raw = await this.call(`reading logs of ${id.slice(0, 12)}`, () =>
@@ -589,6 +627,20 @@ export class DockerRuntime implements Runtime {
     raw.on('end', () => out.end());
     raw.on('close', () => out.end());
     return out;
+  }
+}
+
+/**
+ * The exec's exit code once the engine has noticed the end: Podman may still say Running for a
+ * moment after the stream closed.
+ */
+async function execExitCode(exec: Docker.Exec): Promise<number> {
+  const deadline = Date.now() + EXEC_TIMEOUT_MS;
+  for (;;) {
+    const info = await exec.inspect();
+    if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
+    if (Date.now() > deadline) throw new PodError(`the engine reports no exit code for the command ${EXEC_TIMEOUT_MS} ms after its output ended`, ExitCode.failure);
+    await sleep(20);
   }
 }
 

@@ -4,7 +4,8 @@
 // (process-keeper.ts). The sandbox has no namespace to own: it is a record that holds the pod's
 // ports, and answers `/pause --listeners PORT` from the host's /proc/net/tcp{,6}.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { extname } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -23,6 +24,8 @@ import type {
   ContainerSummary,
   EngineEvent,
   EngineInfo,
+  ExecSession,
+  ExecStreams,
   LogOptions,
   PublishedPort,
   Runtime,
@@ -61,6 +64,21 @@ export function assertSamePorts(ports: readonly PublishedPort[]): void {
         `--port ${ip}${p.hostPort}:${p.containerPort}: with --runtime process the replicas listen on the host itself, so the host port must equal the container port; use --port ${ip}${p.containerPort} (or --port ${ip}${p.hostPort} to listen on ${p.hostPort})`,
       );
     }
+  }
+}
+
+/** A running process's environment, as the kernel keeps it; undefined when it is not readable. */
+function processEnv(pid: number): NodeJS.ProcessEnv | undefined {
+  if (pid <= 0) return undefined;
+  try {
+    const env: NodeJS.ProcessEnv = {};
+    for (const item of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
+      const eq = item.indexOf('=');
+      if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
+    }
+    return env;
+  } catch {
+    return undefined;
   }
 }
 
@@ -315,6 +333,53 @@ export class ProcessRuntime implements Runtime {
       return { exitCode: 0, stdout: `${countHostListeners(Number(port), published?.hostIp)}\n`, stderr: '' };
     }
     return { exitCode: 126, stdout: '', stderr: `the process runtime cannot run ${cmd.join(' ')} in a container` };
+  }
+
+  /**
+   * A process replica has no container to enter: the command runs on this host, as the replica
+   * does, with its environment (read from the running process, so that INSTANCE, PORT and whatever
+   * its keeper inherited are exactly the replica's) and its working directory. There is no TTY to
+   * allocate: the user's own terminal already is one, so -t is refused rather than faked.
+   */
+  async execAttached(id: string, cmd: string[], streams: ExecStreams): Promise<ExecSession> {
+    const record = this.require(id);
+    const s = this.status(record);
+    if (record.kind !== 'process' || s.state !== 'running') throw new PodError(`${record.name} is not running`, ExitCode.notReady);
+    if (streams.tty) {
+      throw usageError(`-t: a process replica runs on this host, with no terminal of its own to allocate; leave out -t (the command still gets ${record.name}'s environment and working directory), or run it in this terminal yourself`);
+    }
+    const [program = '', ...args] = cmd;
+    const child = spawn(program, args, {
+      cwd: record.cwd && existsSync(record.cwd) ? record.cwd : process.cwd(),
+      env: processEnv(s.pid) ?? { ...process.env, ...record.env },
+      stdio: [streams.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (b: Buffer) => streams.stdout.write(b));
+    child.stderr?.on('data', (b: Buffer) => streams.stderr.write(b));
+    if (streams.stdin && child.stdin) {
+      // The command may exit without reading all of it, as a container's would.
+      child.stdin.on('error', () => undefined);
+      streams.stdin.pipe(child.stdin);
+    }
+    const exited = new Promise<number>((resolve) => {
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        // What a shell answers: 127 not found, 126 found but not runnable.
+        streams.stderr.write(`reuseport-pod: ${program}: ${err.code === 'ENOENT' ? 'command not found' : err.message}\n`);
+        resolve(err.code === 'ENOENT' ? 127 : 126);
+      });
+      child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0)));
+    }).finally(() => {
+      if (streams.stdin && child.stdin) streams.stdin.unpipe(child.stdin);
+    });
+    return {
+      exited,
+      resize: async () => undefined,
+      detach: () => {
+        if (streams.stdin && child.stdin) streams.stdin.unpipe(child.stdin);
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      },
+    };
   }
 
   async logs(id: string, options: LogOptions): Promise<Readable> {

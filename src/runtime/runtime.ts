@@ -1,6 +1,6 @@
 // The engine interface, in the words of the Kubernetes CRI RuntimeService (RunPodSandbox,
 // CreateContainer, ...), so that pod logic stays engine-free and a second engine is one file.
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface PublishedPort {
   hostIp?: string;
@@ -153,6 +153,11 @@ export interface Runtime {
 
   /** Runs a command in a running container; resolves with its exit code and output. */
   exec(id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /**
+   * CRI's streaming Exec, next to exec (its ExecSync): runs a command in a running container with
+   * the caller's streams attached (docker exec [-i] [-t]). Resolves once the command runs.
+   */
+  execAttached(id: string, cmd: string[], streams: ExecStreams): Promise<ExecSession>;
   logs(id: string, options: LogOptions): Promise<Readable>;
 
   /**
@@ -200,6 +205,25 @@ export interface Runtime {
   networkSubnet?(name: string): Promise<string | undefined>;
   /** Runs a helper container in the sandbox's network namespace to completion; always removes it. */
   runHelper?(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+}
+
+export interface ExecStreams {
+  /** Piped to the command's stdin (docker exec -i); without it the command's stdin is closed. */
+  stdin?: Readable;
+  stdout: Writable;
+  /** Unused with a TTY: a terminal has one output stream, which goes to stdout. */
+  stderr: Writable;
+  /** A TTY for the command (docker exec -t), of this size. */
+  tty?: { columns: number; rows: number };
+}
+
+export interface ExecSession {
+  /** Resolves with the command's exit code once it has ended and its output is written. */
+  exited: Promise<number>;
+  /** Tells the command's TTY its new size (no-op without one). */
+  resize(columns: number, rows: number): Promise<void>;
+  /** Lets go of the command's streams; the command itself keeps running, as after docker exec is killed. */
+  detach(): void;
 }
 
 export interface NetworkSummary {
