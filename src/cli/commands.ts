@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { buildAppImage, OFFICIAL_BASE, localBase } from '../pod/verbs/build-app.ts';
 import type { PodContext } from '../pod/context.ts';
 import { createPod } from '../pod/verbs/create.ts';
+import { execInPod } from '../pod/verbs/exec.ts';
 import { ExitCode, PodError, usageError } from '../errors.ts';
 import { modeOf } from '../pod/modes/index.ts';
 import { EXPORT_FORMATS, exportPod, parseExportFormat, readExportSource } from '../pod/verbs/export.ts';
@@ -20,7 +21,7 @@ import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { isProcessRuntime } from '../runtime/index.ts';
 import { containerImage, processCommand, processPorts, rolloutImage } from './process-args.ts';
 import { duration, plural, table } from './format.ts';
-import type { Io } from './io.ts';
+import { ExitStatus, type Io } from './io.ts';
 
 export type ContextFactory = (command: Command) => PodContext;
 
@@ -239,6 +240,51 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       const info = await context(cmd).runtime.info();
       if (o['json']) return json(io, info);
       io.out(table(['ENGINE', 'VERSION', 'API', 'ENDPOINT'], [[info.engine, info.version, info.apiVersion, info.endpoint]]));
+    });
+
+  program
+    .command('exec')
+    .description('run a command in one replica (the first serving one by default): migrations, consoles; exits with its exit code')
+    .argument('<name>', 'pod name')
+    .argument('[command...]', 'the command and its arguments (after --)')
+    .option('--replica <n>', 'the replica to run it in, by number (2 for web-2)')
+    .option('-i, --interactive', 'keep stdin open and pipe it to the command')
+    .option('-t, --tty', 'allocate a TTY (with -i, stdin must be a terminal)')
+    .addHelpText('after', '\nA process pod (--runtime process) runs the command on this host, with the replica\'s environment and working directory (no -t).\n\nExamples:\n  reuseport-pod exec web -- printenv INSTANCE\n  reuseport-pod exec web --replica 2 -it -- sh\n  reuseport-pod exec web -i -- node migrate.js < migrations.sql')
+    .action(async (rawName: string, command: string[], o: Record<string, string | boolean>, cmd: Command) => {
+      const name = parsePodName(rawName);
+      const replica = o['replica'] === undefined ? undefined : parseReplicas(o['replica'], '--replica');
+      const term = io.terminal;
+      if (!term) throw usageError('exec needs a process with stdin and stdout to attach to the command');
+      const interactive = Boolean(o['interactive']);
+      const tty = Boolean(o['tty']);
+      // docker exec's own check: raw keystrokes need a terminal to come from.
+      if (interactive && tty && !term.stdin.isTTY) throw usageError('the input device is not a TTY: -it needs a terminal on stdin; leave out -t to pipe input with -i');
+      const ctx = context(cmd);
+      const size = () => ({ columns: term.stdout.columns || 80, rows: term.stdout.rows || 24 });
+      const session = await execInPod(ctx, name, {
+        cmd: command,
+        stdout: term.stdout,
+        stderr: term.stderr,
+        ...(replica === undefined ? {} : { replica }),
+        ...(interactive ? { stdin: term.stdin } : {}),
+        ...(tty ? { tty: size() } : {}),
+      });
+      // Keystrokes go to the command's terminal as they are: Ctrl-C interrupts it, not this CLI.
+      const raw = interactive && tty;
+      if (raw) term.stdin.setRawMode(true);
+      const resize = (): void => void session.resize(size().columns, size().rows);
+      if (tty) term.stdout.on('resize', resize);
+      try {
+        // Ctrl-C without a TTY lets go of the command, which keeps running, as docker exec's does.
+        const interrupted = new Promise<number>((resolve) =>
+          ctx.signal?.addEventListener('abort', () => (session.detach(), resolve(ExitCode.interrupted)), { once: true }),
+        );
+        throw new ExitStatus(await Promise.race([session.exited, interrupted]));
+      } finally {
+        if (raw) term.stdin.setRawMode(false);
+        term.stdout.off('resize', resize);
+      }
     });
 
   program

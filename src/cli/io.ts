@@ -5,13 +5,27 @@ export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   isTTY: boolean;
+  /** The process's own streams, for verbs that attach them to a command (exec); absent in embedders. */
+  terminal?: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream };
 }
 
 export const processIo: Io = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
   isTTY: Boolean(process.stderr.isTTY),
+  terminal: { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
 };
+
+/** Thrown by a verb whose exit code is another program's (exec): nothing to print, just that code. */
+export class ExitStatus extends Error {
+  readonly code: number;
+
+  constructor(code: number) {
+    super(`exit status ${code}`);
+    this.code = code;
+    this.name = 'ExitStatus';
+  }
+}
 
 export interface GlobalFlags {
   debug?: boolean;

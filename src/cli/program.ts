@@ -4,7 +4,7 @@ import { ExitCode, PodError } from '../errors.ts';
 import { packageVersion } from '../package-info.ts';
 import { connectRuntime } from '../runtime/index.ts';
 import { registerCommands } from './commands.ts';
-import { reportError, type GlobalFlags, type Io } from './io.ts';
+import { ExitStatus, reportError, type GlobalFlags, type Io } from './io.ts';
 
 const EXIT_CODES = `
 Exit codes:
@@ -15,6 +15,7 @@ Exit codes:
   4  not found: the pod, or an image
   5  conflict: the pod already exists, or a host port is taken
   6  replicas did not become ready (they exited, or never listened)
+  exec exits with the command's own exit code (the tool's own errors start with "reuseport-pod:")
 
 Engine: --engine-socket, else DOCKER_HOST (unix:///var/run/docker.sock by default); Podman's API
 socket works too (scripts/setup-podman.sh). \`reuseport-pod info\` says which engine answers.
@@ -83,6 +84,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return ExitCode.ok;
   } catch (err) {
+    if (err instanceof ExitStatus) return err.code;
     if (err instanceof CommanderError) {
       // help and version "fail" with exit code 0; parse errors are usage errors, already printed.
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
