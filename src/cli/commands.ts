@@ -28,6 +28,8 @@ export type ContextFactory = (command: Command) => PodContext;
 const MONITOR_HELP = 'seconds each new replica must stay up after it listens: one that exits or restarts in that window fails the command (0: no window)';
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 const json = (io: Io, value: unknown): void => io.out(JSON.stringify(value, null, 2));
+/** rollout's options that say how to roll out, not what: the only ones --undo takes. */
+const UNDO_KEEPS = ['undo', 'maxSurge', 'waitTimeout', 'monitor', 'json'];
 
 export function registerCommands(program: Command, io: Io, context: ContextFactory): void {
   program
@@ -149,10 +151,18 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--wait-timeout <s>', 'seconds to wait for each new replica to listen', '60')
     .option('--monitor <s>', `${MONITOR_HELP}; a failed rollout puts the previous spec back and exits non-zero`, String(DEFAULT_MONITOR_S))
     .option('--json', 'print the result as JSON')
+    .option('--undo', 'back to the spec before the last rollout (twice: forward again), with the same guarantees')
     .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const ctx = context(cmd);
-      const image = rolloutImage(isProcessRuntime(ctx.runtime), o['image'], command);
+      if (o['undo']) {
+        // Every option that changes the spec (whatever rollout learns to change) conflicts with it.
+        const changes = cmd.options.filter((opt) => !UNDO_KEEPS.includes(opt.attributeName()) && cmd.getOptionValueSource(opt.attributeName()) === 'cli').map((opt) => opt.long ?? opt.flags);
+        if (command.length > 0) changes.push('the command after --');
+        if (changes.length > 0) throw usageError(`--undo goes back to the previous spec as it was recorded: leave out ${changes.join(', ')} (or roll those out without --undo)`);
+      }
+      const image = o['undo'] ? undefined : rolloutImage(isProcessRuntime(ctx.runtime), o['image'], command);
       const options = {
+        ...(o['undo'] ? { undo: true } : {}),
         maxSurge: parseReplicas(o['maxSurge'], '--max-surge'),
         waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
         monitorMs: parseSeconds(o['monitor'], '--monitor') * 1000,

@@ -8,12 +8,15 @@
 // fails (a new replica does not listen, or dies within the --monitor window) puts the previous
 // spec back, record first, then its replicas, and exits non-zero (Swarm's
 // --update-failure-action rollback). Ctrl-C stops it where it is: the target stays recorded.
+//
+// `--undo` is a rollout like any other whose target is the recorded previous spec: it records the
+// current one as its previous, so a second undo goes forward again (kubectl rollout undo).
 import type { PodContext } from '../context.ts';
 import { ExitCode, PodError } from '../../errors.ts';
 import { ensureAppImage } from '../state/images.ts';
 import { withPodLock } from '../state/lock.ts';
 import { specHash, type StoredSpec } from '../model/names.ts';
-import { markerImage, requirePod } from '../state/observe.ts';
+import { markerImage, requirePod, type ObservedPod } from '../state/observe.ts';
 import { replaceReplicas, ReplaceError, replicasNotOn, type Replaced } from '../ops/replace.ts';
 import { requireServing } from '../ops/serving.ts';
 import { writeState } from '../state/records.ts';
@@ -25,6 +28,8 @@ export interface RolloutOptions {
   waitTimeoutMs: number;
   /** Each new batch must stay up this long after it listens (0: no window). */
   monitorMs: number;
+  /** Back to the spec before the last rollout, instead of image and env. */
+  undo?: boolean;
 }
 
 export interface RolloutResult {
@@ -39,13 +44,17 @@ const sameSpec = (a: StoredSpec, b: StoredSpec): boolean => specHash(a) === spec
 export async function rolloutPod(ctx: PodContext, name: string, options: RolloutOptions): Promise<RolloutResult> {
   const started = Date.now();
   const seen = await requirePod(ctx.runtime, name);
-  if (options.image) await ensureAppImage(ctx, options.image);
+  if (options.undo) await ensureAppImage(ctx, undoTarget(seen).image);
+  else if (options.image) await ensureAppImage(ctx, options.image);
   return withPodLock(ctx, name, { image: markerImage(seen) }, async () => {
     const pod = await requirePod(ctx.runtime, name);
     const { sandbox, spec: current } = requireServing(pod);
-    const target: StoredSpec = { ...current, image: options.image ?? current.image, env: options.env ?? current.env };
+    const target: StoredSpec = options.undo ? undoTarget(pod) : { ...current, image: options.image ?? current.image, env: options.env ?? current.env };
     // Re-running an interrupted rollout: the target is already recorded, and so is what it replaced.
     const previous = sameSpec(current, target) ? pod.previous : current;
+    // What a rollback records as its own previous, for a later --undo: the spec before `previous`
+    // (known unless this re-runs an interrupted rollout), not the target that just failed.
+    const earlier = sameSpec(current, target) ? target : pod.previous;
     if (!sameSpec(current, target)) await writeState(ctx, pod, markerImage(pod), { spec: target, replicas: pod.desired, previous: current });
     const outgoing = replicasNotOn(pod, target);
     const seconds = (): number => (Date.now() - started) / 1000;
@@ -62,19 +71,30 @@ export async function rolloutPod(ctx: PodContext, name: string, options: Rollout
       if (ctx.signal?.aborted || !previous || sameSpec(previous, target)) {
         throw new PodError(
           `rollout of "${name}" stopped after replacing ${done} of ${outgoing.length} replicas; the pod records ${target.image} as its spec: ` +
-            `run the rollout again or \`reuseport-pod repair ${name}\` to finish it. ${reason}`,
+            (options.undo
+              ? `\`reuseport-pod repair ${name}\` finishes it (another --undo would go forward again). ${reason}`
+              : `run the rollout again or \`reuseport-pod repair ${name}\` to finish it. ${reason}`),
           code,
           { cause: err },
         );
       }
-      throw await rollBack(ctx, name, sandbox.id, { target, previous, step, done, reason, code, cause: err });
+      throw await rollBack(ctx, name, sandbox.id, { target, previous, earlier, step, done, reason, code, cause: err });
     }
   });
+}
+
+function undoTarget(pod: ObservedPod): StoredSpec {
+  if (!pod.previous) {
+    throw new PodError(`pod "${pod.name}" has no earlier spec to go back to: no rollout has changed it since it was created`, ExitCode.failure);
+  }
+  return pod.previous;
 }
 
 interface Failure {
   target: StoredSpec;
   previous: StoredSpec;
+  /** Recorded as the previous spec once `previous` is back (undefined: none, --undo has nothing to undo). */
+  earlier: StoredSpec | undefined;
   step: { maxSurge: number; waitTimeoutMs: number; monitorMs: number };
   done: number;
   reason: string;
@@ -86,7 +106,7 @@ interface Failure {
 async function rollBack(ctx: PodContext, name: string, sandboxId: string, f: Failure): Promise<PodError> {
   ctx.progress(`Rolling back "${name}" to ${f.previous.image} ...`);
   const pod = await requirePod(ctx.runtime, name);
-  await writeState(ctx, pod, markerImage(pod), { spec: f.previous, replicas: pod.desired, previous: f.target });
+  await writeState(ctx, pod, markerImage(pod), { spec: f.previous, replicas: pod.desired, previous: f.earlier });
   const failed = `rollout of "${name}" to ${f.target.image} failed: ${f.reason}`;
   try {
     // Monitoring the way back too: the old spec was serving, but say so if it does not any more.
