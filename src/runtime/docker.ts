@@ -576,7 +576,10 @@ export class DockerRuntime implements Runtime {
     const exec = await this.call(what, () =>
       this.docker.getContainer(id).exec({ Cmd: cmd, AttachStdin: streams.stdin !== undefined, AttachStdout: true, AttachStderr: true, Tty: tty }),
     );
-    const socket = (await this.call(what, () => exec.start({ hijack: true, stdin: streams.stdin !== undefined, Tty: tty }))) as NodeJS.ReadWriteStream & Readable;
+    // ConsoleSize sizes the terminal before the command starts on engines with API 1.42+ (others
+    // ignore it); there, and only there, the resize below is not racing the command's first look.
+    const consoleSize = streams.tty ? { ConsoleSize: [streams.tty.rows, streams.tty.columns] } : {};
+    const socket = (await this.call(what, () => exec.start({ hijack: true, stdin: streams.stdin !== undefined, Tty: tty, ...consoleSize }))) as NodeJS.ReadWriteStream & Readable;
     // With a TTY the engine sends the terminal's bytes as they are; without one, stdout and stderr
     // come framed on one stream.
     if (tty) socket.on('data', (b: Buffer) => streams.stdout.write(b));
