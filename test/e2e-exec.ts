@@ -172,6 +172,17 @@ t.test('exec and rollout --undo', async (t) => {
       t.match(size.stdout, /^45 123\r*$/m, "the command's terminal has the size of ours");
     }
 
+    // Ctrl-C without a TTY: the CLI lets go (exit 130), as docker exec does; the command is not killed.
+    const child = spawn(process.execPath, [cliPath, 'exec', pod, '--replica', '3', '--', 'sleep', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let interruptedErr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (interruptedErr += d));
+    const exitedWith = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await waitFor('the command to run in replica 3', () => docker('top', `${pod}-3`, '-o', 'pid,args'), (top) => /sleep 20/.test(top), 15_000);
+    child.kill('SIGINT');
+    t.equal(await exitedWith, 130, 'Ctrl-C: exit 130');
+    t.match(interruptedErr, new RegExp(`let go of the command; it may still be running in ${pod}-3`), 'says the command may still run');
+    t.match(await docker('top', `${pod}-3`, '-o', 'pid,args'), /sleep 20/, 'and it does, as after docker exec');
+
     // Errors: one line each, their exit code, and the pod as it was.
     const errors: Array<[string, string[], number, RegExp]> = [
       ['no such pod', ['exec', 't-exec-nope', '--', 'true'], 4, /^reuseport-pod: no pod named "t-exec-nope"/],

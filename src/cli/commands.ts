@@ -260,7 +260,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--replica <n>', 'the replica to run it in, by number (2 for web-2)')
     .option('-i, --interactive', 'keep stdin open and pipe it to the command')
     .option('-t, --tty', 'allocate a TTY (with -i, stdin must be a terminal)')
-    .addHelpText('after', '\nA process pod (--runtime process) runs the command on this host, with the replica\'s environment and working directory (no -t).\n\nExamples:\n  reuseport-pod exec web -- printenv INSTANCE\n  reuseport-pod exec web --replica 2 -it -- sh\n  reuseport-pod exec web -i -- node migrate.js < migrations.sql')
+    .addHelpText('after', '\nA process pod (--runtime process) runs the command on this host, with the replica\'s environment and working directory (no -t).\n\nExamples:\n  reuseport-pod exec web -- env\n  reuseport-pod exec web --replica 2 -it -- sh\n  reuseport-pod exec web -i -- node migrate.js < migrations.sql')
     .action(async (rawName: string, command: string[], o: Record<string, string | boolean>, cmd: Command) => {
       const name = parsePodName(rawName);
       const replica = o['replica'] === undefined ? undefined : parseReplicas(o['replica'], '--replica');
@@ -288,7 +288,15 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       try {
         // Ctrl-C without a TTY lets go of the command, which keeps running, as docker exec's does.
         const interrupted = new Promise<number>((resolve) =>
-          ctx.signal?.addEventListener('abort', () => (session.detach(), resolve(ExitCode.interrupted)), { once: true }),
+          ctx.signal?.addEventListener(
+            'abort',
+            () => {
+              session.detach();
+              io.err(`reuseport-pod: let go of the command; it may still be running in ${session.replica}`);
+              resolve(ExitCode.interrupted);
+            },
+            { once: true },
+          ),
         );
         throw new ExitStatus(await Promise.race([session.exited, interrupted]));
       } finally {
