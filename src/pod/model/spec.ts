@@ -30,9 +30,6 @@ export function parseMode(raw: unknown): PodMode {
   return text as PodMode;
 }
 
-/** A pod whose replicas have network namespaces of their own (on the pod's network). */
-export const isDnat = (spec: { mode?: PodMode } | undefined): boolean => spec?.mode === 'dnat';
-
 export interface PodSpec {
   name: string;
   image: string;

@@ -7,16 +7,19 @@
 //   sandbox, one service per replica on a network with fixed addresses, and the NAT helper run once
 //   in the sandbox's namespace with the rules naming those addresses. Sharing a namespace there
 //   would leave all but one replica with EADDRINUSE.
+// - host (the host's own namespace): hostNetwork Pods, and Compose services on network_mode: host.
+// The shape follows where the mode puts a replica's network namespace (the mode object says), not
+// the mode's name: a new mode with replicas in the sandbox's namespace exports as reuseport does.
 // Rendering is a pure function of the recorded spec; readExportSource alone asks the engine.
 import YAML from 'yaml';
 import { DEFAULT_NAT_IMAGE, DEFAULT_SANDBOX_IMAGE, packageVersion } from '../../package-info.ts';
-import type { Runtime } from '../../runtime/runtime.ts';
+import type { NetworkNamespace, Runtime } from '../../runtime/runtime.ts';
 import { DNAT_SYSCTLS, natRuleSet } from '../modes/dnat.ts';
 import { ExitCode, PodError, usageError } from '../../errors.ts';
 import { networkName, replicaName, type StoredSpec } from '../model/names.ts';
 import { requirePod, type ObservedPod } from '../state/observe.ts';
 import { replicaConfig } from '../ops/replicas.ts';
-import { formatPort, type PortMapping, isDnat } from '../model/spec.ts';
+import { formatPort, type PortMapping } from '../model/spec.ts';
 import { modeOf } from '../modes/index.ts';
 
 export const EXPORT_FORMATS = ['kubernetes', 'compose'] as const;
@@ -31,6 +34,10 @@ export interface ExportSource {
   /** A DNAT pod's network's IPv4 subnet: where the Compose file's fixed addresses come from. */
   subnet?: string;
 }
+
+/** Where the replicas' network namespaces are: the sandbox's (pod), their own on the pod's network, or the host's. */
+type Shape = NetworkNamespace['kind'];
+const shapeOf = (source: { name: string; spec: StoredSpec }): Shape => modeOf(source.spec).replicaNamespace(source.name).kind;
 
 export function exportSource(pod: ObservedPod): ExportSource {
   if (!pod.spec) {
@@ -48,7 +55,7 @@ export function exportSource(pod: ObservedPod): ExportSource {
  */
 export async function readExportSource(runtime: Runtime, name: string, format: ExportFormat): Promise<ExportSource> {
   const source = exportSource(await requirePod(runtime, name));
-  if (format === 'compose' && isDnat(source.spec)) {
+  if (format === 'compose' && shapeOf(source) === 'network') {
     const subnet = await runtime.networkSubnet?.(networkName(name));
     if (subnet) source.subnet = subnet;
   }
@@ -168,7 +175,7 @@ export function kubernetesManifest(source: ExportSource): KubernetesManifest {
       })),
     },
   };
-  const dnat = isDnat(source.spec);
+  const dnat = shapeOf(source) === 'network';
   // dnat: one container per Pod, each Pod its own namespace, as each replica had here. Pods of a
   // Deployment are not numbered, so INSTANCE is each Pod's own name (the downward API).
   const containers = dnat
@@ -202,7 +209,7 @@ export function kubernetesManifest(source: ExportSource): KubernetesManifest {
         spec: {
           terminationGracePeriodSeconds: source.spec.stopTimeout,
           // --mode host: the containers listen on the node's own ports, as the replicas did on the host's.
-          ...(modeOf(source.spec).hostNamespace ? { hostNetwork: true } : {}),
+          ...(shapeOf(source) === 'host' ? { hostNetwork: true } : {}),
           containers,
         },
       },
@@ -225,7 +232,7 @@ export function kubernetesYaml(source: ExportSource): string {
       : 'LoadBalancer: like `docker run -p`, reachable from outside on the same port numbers (on\nclusters without a load balancer it still gets a cluster IP and a node port). NodePort\ncould not keep the port numbers: it takes only 30000-32767.',
   );
   const dep = yamlDoc(deployment);
-  const dnat = isDnat(source.spec);
+  const dnat = shapeOf(source) === 'network';
   (dep.getIn(['spec', 'replicas'], true) as YAML.Scalar).comment = dnat
     ? ' one Pod per replica of the pod (--mode dnat: each had a network namespace of its own)'
     : ' whole Pods, each with every container below; raise it to spread them over nodes';
@@ -277,7 +284,7 @@ export function kubernetesYaml(source: ExportSource): string {
     `the others exit with EADDRINUSE), run as one user in every container, and be pullable by the`,
     `cluster: push ${source.spec.image} to a registry it can reach.`,
     ...hostAddresses,
-    ...(modeOf(source.spec).hostNamespace
+    ...(shapeOf(source) === 'host'
       ? [
           `The pod ran in --mode host, and so does this Pod (hostNetwork: true): its containers listen on`,
           `the node's own ports, so two such Pods cannot share a node. tcp_migrate_req is the node's`,
@@ -385,8 +392,9 @@ function composeHostModel(source: ExportSource): Record<string, unknown> {
 }
 
 export function composeModel(source: ExportSource): Record<string, unknown> {
-  if (isDnat(source.spec)) return composeDnatModel(source);
-  if (modeOf(source.spec).hostNamespace) return composeHostModel(source);
+  const shape = shapeOf(source);
+  if (shape === 'network') return composeDnatModel(source);
+  if (shape === 'host') return composeHostModel(source);
   const services: Record<string, unknown> = {
     [COMPOSE_SANDBOX]: {
       image: source.sandboxImage,
@@ -416,7 +424,8 @@ export function composeModel(source: ExportSource): Record<string, unknown> {
 export function composeYaml(source: ExportSource): string {
   const doc = yamlDoc(composeModel(source));
   for (const n of replicaNumbers(source.replicas)) quoteEnvValues(doc, ['services', replicaName(source.name, n), 'environment'], 'map');
-  if (isDnat(source.spec)) {
+  const shape = shapeOf(source);
+  if (shape === 'network') {
     // One rule a line, as iptables-restore reads them (a quoted scalar would fold them).
     const rules = doc.getIn(['services', COMPOSE_NAT, 'environment', 'RULES'], true);
     if (YAML.isScalar(rules)) rules.type = 'BLOCK_LITERAL';
@@ -440,7 +449,7 @@ export function composeYaml(source: ExportSource): string {
       ],
     );
   }
-  if (modeOf(source.spec).hostNamespace) {
+  if (shape === 'host') {
     return render(
       [doc],
       [
