@@ -719,6 +719,26 @@ t.test("entrypoint and command: Kubernetes' command replaces ENTRYPOINT, args re
   t.match(kubernetesYaml(withOptions(sources[0]!, { entrypoint: '' })), /# --entrypoint '' without a command: not expressible/, "'' alone is said");
 });
 
+t.test("docker-compose's own reader takes the files with every option, in every shape", async (t) => {
+  if (!(await requireCompose(t))) return;
+  const dir = mkdtempSync(join(tmpdir(), 't-export-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [shape, base] of shapes) {
+    const file = join(dir, `${shape.replaceAll(' ', '-')}.yaml`);
+    writeFileSync(file, composeYaml(withOptions(base, EVERY_OPTION)));
+    // config reads, validates and resolves the file without making anything.
+    const config = await run('docker-compose', ['-p', 't-export-config', '-f', file, 'config']);
+    t.equal(config.code, 0, `${shape}: docker-compose config accepts it (stderr: ${config.stderr.trim()})`);
+    const resolved = parseAll(config.stdout)[0]!;
+    const replica = resolved['services'][`${base.name}-1`];
+    t.same(replica['entrypoint'], ['node'], `${shape}: the entrypoint stays one word`);
+    // config writes a Compose file again, so its values come $-escaped; unescaped they are what the
+    // container gets. An unescaped $HOME would have been interpolated to this process's HOME.
+    t.same((replica['command'] as string[]).map(unescape), EVERY_OPTION.command, `${shape}: $ in the command reaches the container as $`);
+    t.same((replica['healthcheck']['test'] as string[]).map(unescape), EVERY_OPTION.health.test, `${shape}: and in the health command ($HOME stays)`);
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // End to end: the built CLI against a real pod; docker-compose runs the exported file
 
@@ -813,6 +833,85 @@ t.test('export a real pod; docker-compose runs the Compose file in its place', a
   t.ok(env.includes('PRICE=$5') && env.includes('GREETING=yes') && env.includes(`INSTANCE=${POD}-2`), 'env reaches the container unexpanded');
   const sysctls = JSON.parse(await docker('inspect', '--format', '{{json .HostConfig.Sysctls}}', await container('sandbox')));
   t.same(sysctls, { 'net.ipv4.tcp_migrate_req': '1' }, 'the sandbox sets tcp_migrate_req');
+  const stopped = await compose('down', '-t', '5');
+  t.equal(stopped.code, 0, 'docker-compose down');
+});
+
+t.test('export a pod with options; docker-compose runs them, in force', async (t) => {
+  if (!(await requireEngine(t)) || !(await requireCompose(t))) return;
+  await ensureImages('pause', 'node-base', 'example');
+  const pod = 't-export-opts';
+  const project = 't-export-opts';
+  const dir = mkdtempSync(join(tmpdir(), 't-export-opts-'));
+  const composeFile = join(dir, 'compose.yaml');
+  const override = join(dir, 'test-labels.yaml');
+  const envFile = join(dir, 'app.env');
+  const messageFile = join(dir, 'message.txt');
+  const compose = (...args: string[]) => run('docker-compose', ['-p', project, '-f', composeFile, '-f', override, ...args]);
+  const down = async (): Promise<void> => {
+    const ids = (await docker('ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`)).split('\n').filter(Boolean);
+    if (ids.length > 0) await docker('rm', '-f', ...ids);
+    await docker('network', 'rm', `${project}_default`).catch(() => undefined);
+  };
+  await forceRemovePod(pod);
+  await down();
+  t.teardown(async () => {
+    await forceRemovePod(pod);
+    await down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // The env file points the server at the mounted file; its first line is the answer's MESSAGE.
+  writeFileSync(envFile, '# the app\'s settings\nMESSAGE_FILE=/etc/reuseport/message.txt\nGREETING=from-env-file\n');
+  writeFileSync(messageFile, 'mounted hello\n', { mode: 0o644 });
+  const memory = 96 * 1024 ** 2;
+  const port = await freePort();
+  const created = await cli([
+    'create', pod, '--port', `127.0.0.1:${port}:8080`, '--replicas', '2', '--stop-timeout', '3', '-q',
+    '--env-file', envFile, '-v', `${messageFile}:/etc/reuseport/message.txt:ro`, '--memory', '96m', '--user', '1234:1234', '--label', 'com.example.team=web',
+  ]);
+  t.equal(created.code, 0, `create with options exits 0 (stderr: ${created.stderr.trim()})`);
+
+  const k8s = await cli(['export', pod, '--format', 'kubernetes']);
+  t.equal(k8s.code, 0, `export --format kubernetes exits 0 (stderr: ${k8s.stderr.trim()})`);
+  const docs = parseAll(k8s.stdout);
+  for (const doc of docs) t.doesNotThrow(() => validateKubernetes(doc), `${doc['kind']} validates`);
+  const c = docs[1]!['spec']['template']['spec']['containers'][0];
+  t.match(c, { resources: { limits: { memory: '96Mi' } }, securityContext: { runAsUser: 1234, runAsGroup: 1234 }, volumeMounts: [{ mountPath: '/etc/reuseport/message.txt', readOnly: true }] }, 'the manifest has the limit, the user and the mount');
+
+  const out = await cli(['export', pod, '--format', 'compose', '-o', composeFile]);
+  t.equal(out.code, 0, `export --format compose exits 0 (stderr: ${out.stderr.trim()})`);
+  const [doc] = parseAll(readFileSync(composeFile, 'utf8'));
+  t.doesNotThrow(() => validateCompose(doc!), 'the Compose file validates');
+  const services = Object.keys(doc!['services'] as Obj);
+  writeFileSync(override, YAML.stringify({ services: Object.fromEntries(services.map((s) => [s, { labels: [TEST_LABEL] }])), networks: { default: { labels: [TEST_LABEL] } } }));
+  const config = await compose('config', '-q');
+  t.equal(config.code, 0, `docker-compose config accepts it (stderr: ${config.stderr.trim()})`);
+
+  t.equal((await cli(['rm', pod, '-q'])).code, 0, 'rm the pod');
+  const up = await compose('up', '-d');
+  t.equal(up.code, 0, `docker-compose up -d (stderr: ${up.stderr.trim()})`);
+  // The answer itself proves the env file's MESSAGE_FILE and the bind-mounted file reached the server.
+  const answers = [1, 2].map((n) => `Hello from ${pod}-${n}: mounted hello`);
+  await waitFor('both Compose replicas to answer', () => spread(port, 40), (got) => answers.every((a) => got.has(a)), 60_000).catch((err: Error) => t.fail(err.message));
+  const counts = await spread(port, 60);
+  t.same([...counts.keys()].sort(), answers, `every answer names a replica and the mounted file's line: ${JSON.stringify([...counts])}`);
+
+  const container = async (service: string): Promise<string> =>
+    (await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`)).split('\n')[0]!;
+  for (const n of [1, 2]) {
+    const id = await container(`${pod}-${n}`);
+    const inspect = JSON.parse(await docker('inspect', id))[0] as Obj;
+    t.equal(inspect['HostConfig']['Memory'], memory, `${pod}-${n}: the memory limit is set`);
+    t.equal(inspect['Config']['User'], '1234:1234', `${pod}-${n}: the user is set`);
+    t.ok((inspect['Config']['Env'] as string[]).includes('GREETING=from-env-file'), `${pod}-${n}: the env file's values are in its environment`);
+    t.equal(inspect['Config']['Labels']['com.example.team'], 'web', `${pod}-${n}: the label`);
+    t.match(inspect['Mounts'], [{ Type: 'bind', Source: messageFile, Destination: '/etc/reuseport/message.txt', RW: false }], `${pod}-${n}: the file is bind-mounted read-only`);
+    // In force, not only recorded: the process's uid, and the cgroup's limit as the kernel holds it (v2 or v1).
+    t.equal((await docker('exec', id, 'id', '-u')).trim(), '1234', `${pod}-${n}: the server runs as uid 1234`);
+    const limit = await docker('exec', id, 'sh', '-c', 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes');
+    t.equal(Number(limit.trim()), memory, `${pod}-${n}: its cgroup's memory limit is 96m`);
+  }
   const stopped = await compose('down', '-t', '5');
   t.equal(stopped.code, 0, 'docker-compose down');
 });
