@@ -10,7 +10,9 @@
 // reporting req/s, p50/p99, and CPU seconds per 100k requests of the server processes (utime+stime
 // from /proc/<host pid>/stat; nginx's master+worker counted with the replicas and also shown
 // alone) and of docker-proxy when dockerd's userland proxy is on. Not a test: it prints tables and
-// refreshes the `## Data path through Docker` section of docs/benchmarks.md.
+// refreshes the section of docs/benchmarks.md for the mode dockerd runs in: `## Data path through
+// Docker` (userland proxy off) or `## Data path through Docker, userland proxy on`, so that both
+// modes' figures stand side by side.
 //
 //   npm run build && node bench/datapath.mjs [--rounds 3] [--duration 5] [--warmup 1] [--connections 32] [--port 18980] [--foreign-max 0.25] [--budget 420] [--no-docs | --force-docs]
 //
@@ -66,6 +68,8 @@ const CONTAINERS = [
   'bench-d-nginx', 'bench-d-nginx-nk', 'bench-d-up1', 'bench-d-up2',
   'bench-d-host-1', 'bench-d-host-2', 'bench-d-host-sandbox',
 ];
+/** docs/benchmarks.md's section for a userland-proxy mode: the two modes' figures live side by side. */
+const sectionHeading = (mode) => (mode === 'on' ? '## Data path through Docker, userland proxy on' : '## Data path through Docker');
 const say = (line) => process.stderr.write(`datapath: ${line}\n`);
 const docker = (...a) => execFileSync('docker', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
@@ -353,6 +357,19 @@ async function main() {
   const qn = (m) => (get(m, 'tool').rps / get(m, 'nginx').rps).toFixed(2);
   checks.push(`- req/s, pod / single container: ${q('keep-alive')}× keep-alive, ${q('close')}× close; pod / nginx in front: ${qn('keep-alive')}× keep-alive, ${qn('close')}× close`);
 
+  // The issue-10 view: the host-mode pod against its limit, and what the default mode's namespace
+  // and published port (NAT or docker-proxy) cost next to it.
+  const limitRows = [];
+  for (const m of modes) {
+    const p = get(m, 'plain');
+    for (const id of ['host', 'plain', 'tool', 'single']) {
+      const s = get(m, id);
+      const label = running.find((r) => r.config.id === id).config.label;
+      limitRows.push(`| ${m} | ${label} | ${s.rps.toFixed(0)} | ${(s.rps / p.rps).toFixed(2)}× | ${s.total.toFixed(2)} | ${(s.total / p.total).toFixed(2)}× |`);
+    }
+  }
+  const limitTable = `| mode | configuration | req/s (median) | × (vii) req/s | total CPU-s / 100k req | × (vii) CPU per request |\n| --- | --- | ---: | ---: | ---: | ---: |\n${limitRows.join('\n')}`;
+
   const header =
     '| mode | configuration | req/s median (min–max) | p50 ms | p99 ms | server CPU-s / 100k req | docker-proxy CPU-s / 100k | total CPU-s / 100k | errors |\n| --- | --- | --- | ---: | ---: | --- | --- | ---: | ---: |';
   const used = pairs.flatMap(({ m, id }) => pool(id, m));
@@ -360,7 +377,7 @@ async function main() {
     `quiet runs (other processes ≤ ${FOREIGN_MAX} cores during the run) per configuration and mode: ${quietNote}; ` +
     (allQuiet ? 'every figure is from quiet runs only' : `${noisy} pair(s) had fewer than ${MIN_QUIET} quiet runs and use all their runs`) +
     `; in the runs used, other processes took ${median(used.map((x) => x.foreign)).toFixed(2)} cores (median) and wrk ${median(used.map((x) => x.wrkCores)).toFixed(2)} cores (median)`;
-  console.log(`\ndockerd: ${dockerdArgs} (userland proxy ${mode})\n\n${header}\n${rows.join('\n')}\n\n${checks.join('\n')}\n\n${runs.length} runs in ${elapsed.toFixed(0)} s; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after; ${noise}`);
+  console.log(`\ndockerd: ${dockerdArgs} (userland proxy ${mode})\n\n${header}\n${rows.join('\n')}\n\n${limitTable}\n\n${checks.join('\n')}\n\n${runs.length} runs in ${elapsed.toFixed(0)} s; load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after; ${noise}`);
 
   // A run on a machine saturated by other work says little: keep it out of the docs.
   const tooNoisy = !allQuiet;
@@ -371,6 +388,8 @@ async function main() {
     const server = docker('version', '-f', '{{.Server.Version}}');
     const wrkVersion = (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] || '').replace(/ Copyright.*/, '').trim() || 'wrk';
     const other = mode === 'off' ? 'on' : 'off';
+    const otherHeading = sectionHeading(other);
+    const heading = sectionHeading(mode);
     const spreadLine = running
       .filter((r) => r.config.id !== 'single')
       .map((r) => `${r.config.id}: ${[...r.spread].map(([k, v]) => `${k} ${v}`).join(', ')}`)
@@ -379,7 +398,7 @@ async function main() {
 Measured ${when} on ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, Docker Engine ${server}, ${wrkVersion}.
 Command: \`npm run build && ${command}\` (${rounds} interleaved rounds + extra runs where needed, ${runs.length} runs, ${elapsed.toFixed(0)} s; 1-minute load average ${loadBefore.toFixed(2)} before and ${loadAfter.toFixed(2)} after). Other people's tests share these 2 cores in bursts: each run first waits up to 10 s for the CPU to be at most 35 % busy, and a run counts as quiet when other processes used at most ${FOREIGN_MAX} cores during it (the machine's process CPU from /proc/stat minus the servers', docker-proxy's and wrk's); the figures are medians of the quiet runs: ${noise}.
 
-**dockerd's userland proxy: ${mode.toUpperCase()}** (\`${dockerdArgs}\`${mode === 'off' ? '; no docker-proxy process exists for the published ports: loopback traffic is DNAT\'d by iptables' : '; loopback traffic goes through docker-proxy, whose CPU is shown in its own column'}). These figures are for that mode only. To measure the other one (this restarts dockerd, which stops every container on it, other people's included, so only on a machine you have to yourself):
+${tooNoisy ? `**A noisy run, written with --force-docs:** ${noisy} of ${pairs.length} (configuration, mode) pairs had fewer than ${MIN_QUIET} quiet runs, so their figures are medians of all their runs, taken while other processes used ${median(used.map((x) => x.foreign)).toFixed(2)} of the ${os.cpus().length} cores (median). On such a machine req/s says more about how the kernel shares the CPU between wrk, the servers and everyone else than about the data path; CPU per request is the steadier figure. Re-run on a quiet machine before drawing conclusions from req/s.\n\n` : ''}**dockerd's userland proxy: ${mode.toUpperCase()}** (\`${dockerdArgs}\`${mode === 'off' ? '; no docker-proxy process exists for the published ports: loopback traffic is DNAT\'d by iptables' : '; loopback traffic goes through docker-proxy, whose CPU is shown in its own column'}). These figures are for that mode only; the other mode's are in "${otherHeading.slice(3)}". To measure the other one (this restarts dockerd, which stops every container on it, other people's included, so only on a machine you have to yourself):
 \`node bench/datapath.mjs --restart-dockerd-with-proxy=${other}\` (\`--dry-run\` shows what it would do).
 
 Load: \`wrk -t1 -c${connections} -d${duration}s --latency http://127.0.0.1:H/\`, keep-alive, and \`Connection: close\` (one connection per request; \`-s bench/datapath-close.lua\` sets the header). ${warmup} s of warm-up before each measured run; configurations interleaved, order rotated each round; medians. wrk runs with one thread on this 2-core machine and its CPU is measured (see above): the servers share what it leaves, which caps what a second replica can add.
@@ -390,10 +409,14 @@ Spread of 24 new connections before the load: ${spreadLine}.
 ${header}
 ${rows.join('\n')}
 
+The host-mode pod against its limit, 2 plain SO_REUSEPORT processes on the host, and what the default mode's namespace and published port (${mode === 'off' ? 'iptables DNAT' : 'docker-proxy'}) cost next to it (medians from the table above; total CPU includes docker-proxy's):
+
+${limitTable}
+
 ${checks.join('\n')}
 `;
-    writeSection(`${repo}docs/benchmarks.md`, '## Data path through Docker', body);
-    say('wrote the "## Data path through Docker" section of docs/benchmarks.md');
+    writeSection(`${repo}docs/benchmarks.md`, heading, body);
+    say(`wrote the "${heading}" section of docs/benchmarks.md`);
   }
 }
 

@@ -8,6 +8,10 @@
 //   REUSEPORT_POD_PATH   addon | builtin | auto, read by the library
 //   REUSEPORT=0          listen the plain way (node:net, no SO_REUSEPORT): one replica per network
 //                        namespace, as in a `create --mode dnat` pod (default 1)
+//   MESSAGE              appended to every answer ("Hello from web-1: MESSAGE"), e.g. from an env file
+//   MESSAGE_FILE         read once at start; its first line is the MESSAGE (a mounted config file)
+//   UPSTREAM             an http:// URL: GET /upstream fetches it and answers "Hello from web-1 via
+//                        <its answer>" (502 when it fails), to show a replica reaching a backend by name
 //   TEST_SLOW_PATH=1     test-only: GET /slow?ms=N answers after N ms (at most 60000), so that tests
 //                        can hold a request in flight across a SIGTERM. Off by default.
 //
@@ -15,10 +19,13 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { createServer } from '../src/index.ts';
 import { installGracefulShutdown } from './graceful-shutdown.ts';
 
 interface Config {
+  message: string;
+  upstream: string | undefined;
   host: string;
   port: number;
   instance: string;
@@ -28,6 +35,8 @@ interface Config {
 }
 
 class ConfigError extends Error {}
+
+const UPSTREAM_TIMEOUT_MS = 2000;
 
 function intFromEnv(name: string, value: string | undefined, fallback: number, max: number): number {
   // An empty value is what `-e PORT=` in a compose file yields: treat it as unset.
@@ -41,7 +50,19 @@ function intFromEnv(name: string, value: string | undefined, fallback: number, m
 function readConfig(env: NodeJS.ProcessEnv): Config {
   const host = env.HOST || '0.0.0.0';
   if (net.isIP(host) === 0) throw new ConfigError(`HOST must be a literal IPv4 or IPv6 address, got ${JSON.stringify(host)}`);
+  const upstream = env.UPSTREAM || undefined;
+  if (upstream !== undefined && !/^http:\/\/[^/]+/.test(upstream)) throw new ConfigError(`UPSTREAM must be an http:// URL, got ${JSON.stringify(upstream)}`);
+  let message = env.MESSAGE ?? '';
+  if (env.MESSAGE_FILE) {
+    try {
+      message = readFileSync(env.MESSAGE_FILE, 'utf8').split('\n')[0] ?? '';
+    } catch (err) {
+      throw new ConfigError(`MESSAGE_FILE ${env.MESSAGE_FILE} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
   return {
+    message,
+    upstream,
     host,
     port: intFromEnv('PORT', env.PORT, 8080, 65535),
     instance: env.INSTANCE || os.hostname() || String(process.pid),
@@ -76,12 +97,23 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
-  const body = `Hello from ${config.instance}\n`;
-  const reply = (res: http.ServerResponse): void => {
-    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-    res.end(body);
+  const hello = `Hello from ${config.instance}`;
+  const body = `${hello}${config.message ? `: ${config.message}` : ''}\n`;
+  const send = (res: http.ServerResponse, status: number, text: string): void => {
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  const reply = (res: http.ServerResponse): void => send(res, 200, body);
+  const viaUpstream = async (res: http.ServerResponse, url: string): Promise<void> => {
+    try {
+      const answer = await fetch(url, { signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS) });
+      send(res, 200, `${hello} via ${(await answer.text()).trim()}\n`);
+    } catch (err) {
+      send(res, 502, `${hello}: upstream ${url} failed: ${(err as Error).message}\n`);
+    }
   };
   const handler: http.RequestListener = (req, res) => {
+    if (config.upstream && req.url === '/upstream') return void viaUpstream(res, config.upstream);
     const delay = config.slowPath ? slowDelayMs(req.url) : 0;
     if (delay > 0) setTimeout(reply, delay, res);
     else reply(res);

@@ -14,6 +14,7 @@ import YAML from 'yaml';
 import { ExitCode, PodError } from '../src/errors.ts';
 import { composeYaml, exportSource, kubernetesName, kubernetesYaml, parseExportFormat, subnetAddress, type ExportSource } from '../src/pod/verbs/export.ts';
 import { LABEL } from '../src/pod/model/names.ts';
+import { OPTION_FLAGS, type ReplicaOptions } from '../src/pod/model/options.ts';
 import type { ObservedPod } from '../src/pod/state/observe.ts';
 import type { ContainerSummary } from '../src/runtime/runtime.ts';
 import type { PortMapping } from '../src/pod/model/spec.ts';
@@ -67,7 +68,31 @@ function validateKubernetes(doc: Obj): void {
     const selector = doc['spec']['selector']['matchLabels'] as Obj;
     const podLabels = doc['spec']['template']['metadata']['labels'] as Obj;
     if (!Object.entries(selector).every(([k, v]) => podLabels[k] === v)) throw new Error('selector does not match the template labels');
+    validatePodRules(doc['spec']['template']);
   }
+}
+
+// Label keys: an optional DNS-1123 subdomain prefix and "/", then a name (apimachinery's IsQualifiedName).
+const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/** What the API server checks in a Pod template beyond types: labels, volume names and references, nameservers. */
+function validatePodRules(template: Obj): void {
+  for (const [k, v] of Object.entries<string>(template['metadata']?.['labels'] ?? {})) {
+    if (!QUALIFIED_NAME.test(k) || !LABEL_VALUE.test(v) || v.length > 63) throw new Error(`template label ${k}="${v}" is not valid`);
+  }
+  for (const k of Object.keys(template['metadata']?.['annotations'] ?? {})) if (!QUALIFIED_NAME.test(k)) throw new Error(`annotation key ${k} is not valid`);
+  const pod = template['spec'] as Obj;
+  const volumes = ((pod['volumes'] ?? []) as Obj[]).map((v) => v['name'] as string);
+  if (volumes.some((n) => !DNS1123_LABEL.test(n) || n.length > 63) || new Set(volumes).size !== volumes.length) throw new Error(`volume names ${volumes} are not unique DNS-1123 labels`);
+  for (const c of pod['containers'] as Obj[]) {
+    const mounts = (c['volumeMounts'] ?? []) as Obj[];
+    const missing = mounts.find((m) => !volumes.includes(m['name']));
+    if (missing) throw new Error(`volumeMount ${missing['name']} names no volume`);
+    if (new Set(mounts.map((m) => m['mountPath'])).size !== mounts.length) throw new Error('two volumeMounts at one path');
+  }
+  const nameservers = (pod['dnsConfig']?.['nameservers'] ?? []) as string[];
+  if (nameservers.length > 3) throw new Error('more than 3 nameservers');
+  if (pod['dnsPolicy'] === 'None' && nameservers.length === 0) throw new Error('dnsPolicy None without nameservers');
 }
 
 // The package ships the Compose spec's schema as published: draft 2019-09 named with a trailing
@@ -85,6 +110,16 @@ const composeValidator = ajv.compile(withoutIds(composeSchema) as object);
 
 function validateCompose(doc: Obj): void {
   if (!composeValidator(doc)) throw new Error(`not a Compose file: ${ajv.errorsText(composeValidator.errors)}`);
+  // What docker-compose checks beyond the schema: every named volume and network a service uses is declared.
+  for (const [name, s] of Object.entries<Obj>(doc['services'])) {
+    for (const v of (s['volumes'] ?? []) as Obj[]) {
+      if (v['type'] === 'volume' && v['source'] !== undefined && !(v['source'] in (doc['volumes'] ?? {}))) throw new Error(`${name}: volume ${v['source']} is not declared`);
+    }
+    const networks = Array.isArray(s['networks']) ? (s['networks'] as string[]) : Object.keys(s['networks'] ?? {});
+    const undeclared = networks.find((n) => n !== 'default' && !(n in (doc['networks'] ?? {})));
+    if (undeclared) throw new Error(`${name}: network ${undeclared} is not declared`);
+    if (String(s['network_mode'] ?? '').startsWith('service:') && (s['extra_hosts'] || s['dns'] || s['networks'])) throw new Error(`${name}: extra_hosts, dns or networks on a network_mode: service: member`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,6 +419,327 @@ t.test('what is exported: the recorded spec and desired count; the formats', asy
 });
 
 // ---------------------------------------------------------------------------------------------
+// Unit: replica options in both targets
+
+/** A value for every option, chosen to hit what each target can and cannot say. */
+const EVERY_OPTION: Required<ReplicaOptions> = {
+  networks: ['backend', 'cache.net'],
+  volumes: ['/srv/app/config.yml:/app/config.yml:ro', 'data:/var/lib/data', '/cache', 'data:/backup:ro,nocopy', '/srv/selinux:/labelled:Z'],
+  mounts: [
+    { type: 'bind', source: '/srv/uploads', target: '/uploads' },
+    { type: 'volume', source: 'logs_v1', target: '/logs', readOnly: true },
+    { type: 'tmpfs', target: '/scratch', tmpfsSizeBytes: 16 * 1024 ** 2, tmpfsMode: 0o1777 },
+  ],
+  tmpfs: { '/run': 'rw,size=64m,noexec', '/tmp': '' },
+  user: 'app:1000',
+  workdir: '/app',
+  entrypoint: 'node',
+  command: ['server.js', '--price', '$5', '$(HOME)'],
+  memoryBytes: 512 * 1024 ** 2,
+  nanoCpus: 1.5e9,
+  pidsLimit: 100,
+  readOnly: true,
+  capAdd: ['NET_BIND_SERVICE'],
+  capDrop: ['ALL'],
+  labels: { 'com.example.team': 'web', description: 'the web tier, v2', 'bad key!': 'x' },
+  addHosts: ['db.internal:10.0.0.5', 'db2.internal:10.0.0.5', 'gw:host-gateway'],
+  dns: ['1.1.1.1', '9.9.9.9'],
+  health: { test: ['CMD-SHELL', 'test -f /tmp/ready && echo $HOME'], intervalMs: 5000, timeoutMs: 1500, retries: 4, startPeriodMs: 10_000 },
+};
+
+const withOptions = (source: ExportSource, options: ReplicaOptions | undefined): ExportSource => {
+  const { options: _o, ...spec } = source.spec;
+  return { ...source, spec: options ? { ...spec, options } : spec };
+};
+/** One source per shape: replicas in the sandbox's namespace, each in its own (dnat), the host's. */
+const shapes: Array<[string, ExportSource]> = [
+  ['shared namespace', withOptions(sources[0]!, undefined)],
+  ['dnat', withOptions(dnatSources[0]!, undefined)],
+  ['host', { ...withOptions(sources[0]!, undefined), spec: { ...sources[0]!.spec, mode: 'host' } }],
+];
+const renderers: Array<[string, (s: ExportSource) => string]> = [
+  ['kubernetes', kubernetesYaml],
+  ['compose', composeYaml],
+];
+
+/** The comment lines of a YAML text (full-line comments: the exporters put notes above keys). */
+const commentLines = (text: string): string[] => text.split('\n').filter((l) => /^\s*#/.test(l)).map((l) => l.trim());
+
+t.test('every option is either emitted or commented, in both targets and every shape', async (t) => {
+  const keys = Object.keys(OPTION_FLAGS) as Array<keyof ReplicaOptions>;
+  t.ok(keys.length >= 18, `OPTION_FLAGS lists the options (${keys.length})`);
+  for (const key of keys) {
+    if (!(key in EVERY_OPTION)) {
+      t.fail(`EVERY_OPTION has no sample value for ${key}: add one, and make both exporters emit or comment it`);
+      continue;
+    }
+    for (const [shape, base] of shapes) {
+      for (const [target, renderer] of renderers) {
+        const without = renderer(base);
+        const withIt = renderer(withOptions(base, { [key]: EVERY_OPTION[key] }));
+        const emitted = JSON.stringify(parseAll(without)) !== JSON.stringify(parseAll(withIt));
+        const before = new Set(commentLines(without));
+        const notes = commentLines(withIt).filter((l) => !before.has(l));
+        const commented = notes.some((l) => l.includes(OPTION_FLAGS[key]));
+        t.ok(emitted || commented, `${key} (${OPTION_FLAGS[key]}), ${shape}, ${target}: ${emitted ? 'emitted' : commented ? 'commented' : 'DROPPED'}`);
+      }
+    }
+  }
+});
+
+t.test('an option this version does not know is said, not dropped', async (t) => {
+  const future = withOptions(sources[0]!, { teleport: true } as unknown as ReplicaOptions);
+  for (const [target, renderer] of renderers) t.match(renderer(future), /# Option "teleport" of the pod is not known to this version/, target);
+});
+
+t.test('with every option, the files still validate, and the validators bite', async (t) => {
+  for (const [shape, base] of shapes) {
+    const source = withOptions(base, EVERY_OPTION);
+    for (const doc of parseAll(kubernetesYaml(source))) t.doesNotThrow(() => validateKubernetes(doc), `${shape}: ${doc['kind']} validates`);
+    t.doesNotThrow(() => validateCompose(parseAll(composeYaml(source))[0]!), `${shape}: the Compose file validates`);
+  }
+  const source = withOptions(sources[0]!, EVERY_OPTION);
+  const c0 = (d: Obj[]): Obj => d[1]!['spec']['template']['spec']['containers'][0];
+  const breakages: Array<[string, (docs: Obj[]) => void]> = [
+    ['a probe period as text', (d) => (c0(d)['readinessProbe']['periodSeconds'] = '5s')],
+    ['a user as a name', (d) => (c0(d)['securityContext']['runAsUser'] = 'app')],
+    ['a volumeMount without a path', (d) => delete c0(d)['volumeMounts'][0]['mountPath']],
+    ['a volumeMount naming no volume', (d) => (c0(d)['volumeMounts'][0]['name'] = 'nowhere')],
+    ['hostnames as a string', (d) => (d[1]!['spec']['template']['spec']['hostAliases'][0]['hostnames'] = 'db.internal')],
+    ['a template label with a space', (d) => (d[1]!['spec']['template']['metadata']['labels']['bad key'] = 'x')],
+    ['dnsPolicy None without nameservers', (d) => delete d[1]!['spec']['template']['spec']['dnsConfig']],
+    ['capabilities as a string', (d) => (c0(d)['securityContext']['capabilities']['add'] = 'NET_ADMIN')],
+  ];
+  for (const [what, breakIt] of breakages) {
+    const docs = parseAll(kubernetesYaml(source));
+    t.doesNotThrow(() => docs.forEach(validateKubernetes), `before: ${what}`);
+    breakIt(docs);
+    t.throws(() => docs.forEach(validateKubernetes), `refused: ${what}`);
+  }
+  const composeBreakages: Array<[string, (doc: Obj) => void]> = [
+    ['an unknown key in a long volume', (d) => (d['services']['web-1']['volumes'][0]['mode'] = 'ro')],
+    ['a named volume not declared', (d) => delete d['volumes']['data']],
+    ['a network not declared', (d) => delete d['networks']['backend']],
+    ['a healthcheck test as a number', (d) => (d['services']['web-1']['healthcheck']['test'] = 5)],
+    ['an unknown healthcheck key', (d) => (d['services']['web-1']['healthcheck']['every'] = '5s')],
+    ['dns on a network_mode: service: member', (d) => (d['services']['web-1']['dns'] = ['1.1.1.1'])],
+  ];
+  for (const [what, breakIt] of composeBreakages) {
+    const doc = parseAll(composeYaml(source))[0]!;
+    t.doesNotThrow(() => validateCompose(doc), `before: ${what}`);
+    breakIt(doc);
+    t.throws(() => validateCompose(doc), `refused: ${what}`);
+  }
+});
+
+// Reading the options back, written independently of the exporters.
+
+interface MountBack {
+  kind: string;
+  source?: string;
+  target: string;
+  readOnly: boolean;
+}
+const byTarget = (a: MountBack, b: MountBack): number => a.target.localeCompare(b.target);
+
+/** Every mount of EVERY_OPTION, as a reader of either file should find it. */
+const EVERY_MOUNT: MountBack[] = [
+  { kind: 'bind', source: '/srv/app/config.yml', target: '/app/config.yml', readOnly: true },
+  { kind: 'volume', source: 'data', target: '/var/lib/data', readOnly: false },
+  { kind: 'anonymous', target: '/cache', readOnly: false },
+  { kind: 'volume', source: 'data', target: '/backup', readOnly: true },
+  { kind: 'bind', source: '/srv/selinux', target: '/labelled', readOnly: false },
+  { kind: 'bind', source: '/srv/uploads', target: '/uploads', readOnly: false },
+  { kind: 'volume', source: 'logs_v1', target: '/logs', readOnly: true },
+  { kind: 'tmpfs', target: '/scratch', readOnly: false },
+  { kind: 'tmpfs', target: '/run', readOnly: false },
+  { kind: 'tmpfs', target: '/tmp', readOnly: false },
+].sort(byTarget);
+
+const QUANTITY: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+const quantityBytes = (q: string): number => {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(q);
+  if (!m) throw new Error(`not a byte quantity: ${q}`);
+  return Number(m[1]) * QUANTITY[m[2] ?? '']!;
+};
+
+function kubernetesOptionsBack(docs: Obj[]): Obj {
+  const template = docs.find((d) => d['kind'] === 'Deployment')!['spec']['template'];
+  const pod = template['spec'];
+  const containers = pod['containers'] as Obj[];
+  const strip = ({ name: _n, env: _e, ports: _p, ...c }: Obj): Obj => c;
+  if (new Set(containers.map((c) => JSON.stringify(strip(c)))).size !== 1) throw new Error('containers have different options');
+  const c = containers[0]!;
+  const volumes = new Map((pod['volumes'] as Obj[]).map((v) => [v['name'], v]));
+  const mounts = (c['volumeMounts'] as Obj[]).map((m): MountBack => {
+    const v = volumes.get(m['name'])!;
+    const readOnly = m['readOnly'] === true;
+    if (v['hostPath']) return { kind: 'bind', source: v['hostPath']['path'], target: m['mountPath'], readOnly };
+    if (v['persistentVolumeClaim']) return { kind: 'volume', source: v['persistentVolumeClaim']['claimName'], target: m['mountPath'], readOnly };
+    return { kind: v['emptyDir']['medium'] === 'Memory' ? 'tmpfs' : 'anonymous', target: m['mountPath'], readOnly };
+  });
+  const { 'app.kubernetes.io/name': _a, 'app.kubernetes.io/part-of': _b, ...labels } = template['metadata']['labels'];
+  return {
+    entrypoint: c['command'],
+    command: (c['args'] as string[]).map(unescape),
+    workdir: c['workingDir'],
+    memoryBytes: quantityBytes(c['resources']['limits']['memory']),
+    milliCpus: Number(/^(\d+)m$/.exec(c['resources']['limits']['cpu'])?.[1]),
+    securityContext: c['securityContext'],
+    labels: { ...labels, ...template['metadata']['annotations'] },
+    addHosts: (pod['hostAliases'] as Obj[]).flatMap((a) => (a['hostnames'] as string[]).map((h) => `${h}:${a['ip']}`)),
+    dns: [pod['dnsPolicy'], ...pod['dnsConfig']['nameservers']],
+    probe: c['readinessProbe'],
+    mounts: mounts.sort(byTarget),
+  };
+}
+
+t.test('kubernetes: each option, field by field', async (t) => {
+  for (const [shape, base] of shapes) {
+    const text = kubernetesYaml(withOptions(base, EVERY_OPTION));
+    const back = kubernetesOptionsBack(parseAll(text));
+    t.same(back['entrypoint'], ['node'], `${shape}: --entrypoint is command (it replaces ENTRYPOINT)`);
+    t.same(back['command'], EVERY_OPTION.command, 'the command after -- is args (it replaces CMD), $ kept literal');
+    t.equal(back['workdir'], '/app', 'workingDir');
+    t.equal(back['memoryBytes'], EVERY_OPTION.memoryBytes, 'memory limit');
+    t.equal(back['milliCpus'] * 1e6, EVERY_OPTION.nanoCpus, 'cpu limit in millicores');
+    t.same(back['securityContext'], { allowPrivilegeEscalation: false, runAsGroup: 1000, readOnlyRootFilesystem: true, capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] } }, 'numeric group, read-only root, capabilities');
+    t.same(back['labels'], { 'com.example.team': 'web', description: 'the web tier, v2' }, 'labels (an invalid value as an annotation)');
+    t.same(back['addHosts'], ['db.internal:10.0.0.5', 'db2.internal:10.0.0.5'], 'hostAliases');
+    t.same(back['dns'], ['None', '1.1.1.1', '9.9.9.9'], 'dnsPolicy None and the nameservers');
+    t.same(back['probe'], { exec: { command: ['sh', '-c', EVERY_OPTION.health.test![1]] }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 4 }, 'readinessProbe: sh -c, seconds (1.5s rounded up), retries');
+    t.same(back['mounts'], EVERY_MOUNT.map((m) => (m.source === 'logs_v1' ? { ...m, source: 'logs-v1' } : m)), 'every mount: binds as hostPath, named volumes as claims, anonymous and tmpfs as emptyDir');
+    const comments = commentLines(text).join('\n');
+    for (const [what, re] of [
+      ['networks', /--network backend, cache\.net: not expressible[^]*Service named like its container/],
+      ['the pids limit', /--pids-limit 100: not expressible[^]*podPidsLimit/],
+      ['a user name', /--user app:1000: "app" not expressible/],
+      ['a label key', /Not expressible: "bad key!"/],
+      ['host-gateway', /--add-host gw:host-gateway: not expressible/],
+      ['dnsPolicy None', /dnsPolicy None also drops the cluster's DNS/],
+      ['hostPath ties the Pod to a node', /hostPath volumes: each ties the Pod to a node/],
+      ['claims must exist', /PersistentVolumeClaims[^]*Create each claim first/],
+      ['tmpfs options', /Not expressible: [^\n]*--tmpfs \/run noexec/],
+      ['SELinux relabel', /Not expressible: [^\n]*--volume \/labelled Z/],
+      ['the start period', /--health-start-period 10000ms: no initialDelaySeconds/],
+    ] as const) t.match(comments, re, `says so: ${what}`);
+  }
+  const numeric = parseAll(kubernetesYaml(withOptions(sources[0]!, { user: '1234:1234' })))[1]!;
+  t.match(numeric['spec']['template']['spec']['containers'][0]['securityContext'], { runAsUser: 1234, runAsGroup: 1234 }, 'a numeric user: runAsUser and runAsGroup');
+});
+
+/** A Compose duration back in ms (the forms the exporter may write: 5s, 1500ms). */
+const durationMs = (d: string): number => Number(/^(\d+)(ms|s)$/.exec(d)?.[1]) * (d.endsWith('ms') ? 1 : 1000);
+
+function composeOptionsBack(doc: Obj, pod: string, shape: string): Obj {
+  const services = doc['services'] as Record<string, Obj>;
+  const replicas = Object.entries(services).filter(([n]) => n.startsWith(`${pod}-`)).map(([, s]) => s);
+  const strip = ({ environment: _e, networks: _n, ...s }: Obj): Obj => s;
+  if (new Set(replicas.map((s) => JSON.stringify(strip(s)))).size !== 1) throw new Error('replicas have different options');
+  const s = replicas[0]!;
+  const owner = shape === 'shared namespace' ? services['sandbox']! : s;
+  const networks = Array.isArray(owner['networks']) ? owner['networks'] : Object.keys(owner['networks'] ?? {});
+  const h = s['healthcheck'];
+  const mounts = [
+    ...(s['volumes'] as Obj[]).map((v): MountBack => ({ kind: v['type'] === 'bind' ? 'bind' : v['source'] ? 'volume' : 'anonymous', ...(v['source'] ? { source: v['source'] } : {}), target: v['target'], readOnly: v['read_only'] === true })),
+    ...(s['tmpfs'] as string[]).map((line): MountBack => ({ kind: 'tmpfs', target: line.split(':')[0]!, readOnly: false })),
+  ];
+  return {
+    user: s['user'],
+    workdir: s['working_dir'],
+    entrypoint: s['entrypoint'],
+    command: (s['command'] as string[]).map(unescape),
+    mem: s['mem_limit'],
+    cpus: s['cpus'],
+    pidsLimit: s['pids_limit'],
+    readOnly: s['read_only'],
+    caps: [s['cap_add'], s['cap_drop']],
+    labels: s['labels'],
+    health: { test: (h['test'] as string[]).map(unescape), intervalMs: durationMs(h['interval']), timeoutMs: durationMs(h['timeout']), retries: h['retries'], startPeriodMs: durationMs(h['start_period']) },
+    mounts: mounts.sort(byTarget),
+    tmpfs: s['tmpfs'],
+    nocopy: (s['volumes'] as Obj[]).filter((v) => v['volume']?.['nocopy']).map((v) => v['target']),
+    networks: networks.filter((n: string) => n !== 'default'),
+    externalNetworks: Object.entries<Obj>(doc['networks'] ?? {}).filter(([, n]) => n['external'] === true).map(([k]) => k),
+    externalVolumes: Object.entries<Obj>(doc['volumes'] ?? {}).filter(([, v]) => v['external'] === true).map(([k]) => k),
+    extraHosts: owner['extra_hosts'],
+    dns: owner['dns'],
+  };
+}
+
+t.test('compose: each option, field by field, on the service that owns it', async (t) => {
+  for (const [shape, base] of shapes) {
+    const text = composeYaml(withOptions(base, EVERY_OPTION));
+    const back = composeOptionsBack(parseAll(text)[0]!, base.name, shape);
+    const o = EVERY_OPTION;
+    t.same(
+      { user: back['user'], workdir: back['workdir'], entrypoint: back['entrypoint'], command: back['command'] },
+      { user: o.user, workdir: o.workdir, entrypoint: [o.entrypoint], command: o.command },
+      `${shape}: user, working_dir, entrypoint (one word, a list), command ($ kept literal)`,
+    );
+    t.same([back['mem'], back['cpus'], back['pidsLimit'], back['readOnly']], ['512m', 1.5, 100, true], 'mem_limit, cpus, pids_limit, read_only');
+    t.same(back['caps'], [o.capAdd, o.capDrop], 'cap_add, cap_drop');
+    t.same(back['labels'], o.labels, 'labels, every one (Compose takes any key)');
+    t.same(back['health'], o.health, 'healthcheck: test and every timing');
+    t.same(back['mounts'], EVERY_MOUNT, 'every mount, in the long syntax or tmpfs');
+    t.same(back['tmpfs'], ['/scratch:size=16777216,mode=1777', '/run:rw,size=64m,noexec', '/tmp'], "tmpfs lines: --tmpfs's as given, --mount's size and mode");
+    t.same(back['nocopy'], ['/backup'], 'nocopy');
+    t.same(back['externalVolumes'], ['data', 'logs_v1'], 'named volumes: the pod\'s own, external');
+    if (shape === 'host') {
+      t.same(back['networks'], [], 'host: no networks to join');
+      t.match(text, /# --network backend, cache\.net: not expressible/, 'and it says so');
+    } else {
+      t.same([back['networks'], back['externalNetworks']], [o.networks, o.networks], 'networks: joined by the namespace\'s owner, external');
+    }
+    t.same([back['extraHosts'], back['dns']], [o.addHosts, o.dns], 'extra_hosts and dns on the namespace\'s owner');
+    t.match(text, /# Not expressible in docker-compose 1\.x: the SELinux relabelling of --volume \/srv\/selinux:\/labelled:Z/, 'says what it cannot do');
+  }
+  const off = parseAll(composeYaml(withOptions(sources[0]!, { health: { test: ['NONE'] } })))[0]!;
+  t.same(off['services']['web-1']['healthcheck'], { disable: true }, '--no-healthcheck: disable');
+  const timings = parseAll(composeYaml(withOptions(sources[0]!, { health: { intervalMs: 90_000 } })))[0]!;
+  t.same(timings['services']['web-1']['healthcheck'], { interval: '90s' }, "timings alone keep the image's test");
+});
+
+t.test("entrypoint and command: Kubernetes' command replaces ENTRYPOINT, args replaces CMD", async (t) => {
+  const cases: Array<[string, ReplicaOptions, Obj, Obj]> = [
+    ['a command: the CMD', { command: ['a', 'b'] }, { args: ['a', 'b'] }, { command: ['a', 'b'] }],
+    ['an entrypoint: the image CMD goes too, as docker does', { entrypoint: 'x' }, { command: ['x'] }, { entrypoint: ['x'] }],
+    ['both', { entrypoint: 'x', command: ['a'] }, { command: ['x'], args: ['a'] }, { entrypoint: ['x'], command: ['a'] }],
+    ["'' and a command: the command alone", { entrypoint: '', command: ['a', 'b'] }, { command: ['a', 'b'] }, { entrypoint: [''], command: ['a', 'b'] }],
+    ["'' alone: the image's CMD (Kubernetes cannot)", { entrypoint: '' }, {}, { entrypoint: [''] }],
+    ['an empty command: the image\'s CMD', { command: [] }, {}, {}],
+  ];
+  for (const [what, options, k8s, compose] of cases) {
+    const source = withOptions(sources[0]!, options);
+    const c = parseAll(kubernetesYaml(source))[1]!['spec']['template']['spec']['containers'][0];
+    t.same({ command: c['command'], args: c['args'] }, { command: k8s['command'], args: k8s['args'] }, `kubernetes, ${what}`);
+    const s = parseAll(composeYaml(source))[0]!['services']['web-1'];
+    t.same({ entrypoint: s['entrypoint'], command: s['command'] }, { entrypoint: compose['entrypoint'], command: compose['command'] }, `compose, ${what}`);
+  }
+  t.match(kubernetesYaml(withOptions(sources[0]!, { entrypoint: '' })), /# --entrypoint '' without a command: not expressible/, "'' alone is said");
+});
+
+t.test("docker-compose's own reader takes the files with every option, in every shape", async (t) => {
+  if (!(await requireCompose(t))) return;
+  const dir = mkdtempSync(join(tmpdir(), 't-export-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [shape, base] of shapes) {
+    const file = join(dir, `${shape.replaceAll(' ', '-')}.yaml`);
+    writeFileSync(file, composeYaml(withOptions(base, EVERY_OPTION)));
+    // config reads, validates and resolves the file without making anything.
+    const config = await run('docker-compose', ['-p', 't-export-config', '-f', file, 'config']);
+    t.equal(config.code, 0, `${shape}: docker-compose config accepts it (stderr: ${config.stderr.trim()})`);
+    const resolved = parseAll(config.stdout)[0]!;
+    const replica = resolved['services'][`${base.name}-1`];
+    t.same(replica['entrypoint'], ['node'], `${shape}: the entrypoint stays one word`);
+    // config writes a Compose file again, so its values come $-escaped; unescaped they are what the
+    // container gets. An unescaped $HOME would have been interpolated to this process's HOME.
+    t.same((replica['command'] as string[]).map(unescape), EVERY_OPTION.command, `${shape}: $ in the command reaches the container as $`);
+    t.same((replica['healthcheck']['test'] as string[]).map(unescape), EVERY_OPTION.health.test, `${shape}: and in the health command ($HOME stays)`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // End to end: the built CLI against a real pod; docker-compose runs the exported file
 
 const POD = 'export-e2e';
@@ -477,6 +833,85 @@ t.test('export a real pod; docker-compose runs the Compose file in its place', a
   t.ok(env.includes('PRICE=$5') && env.includes('GREETING=yes') && env.includes(`INSTANCE=${POD}-2`), 'env reaches the container unexpanded');
   const sysctls = JSON.parse(await docker('inspect', '--format', '{{json .HostConfig.Sysctls}}', await container('sandbox')));
   t.same(sysctls, { 'net.ipv4.tcp_migrate_req': '1' }, 'the sandbox sets tcp_migrate_req');
+  const stopped = await compose('down', '-t', '5');
+  t.equal(stopped.code, 0, 'docker-compose down');
+});
+
+t.test('export a pod with options; docker-compose runs them, in force', async (t) => {
+  if (!(await requireEngine(t)) || !(await requireCompose(t))) return;
+  await ensureImages('pause', 'node-base', 'example');
+  const pod = 't-export-opts';
+  const project = 't-export-opts';
+  const dir = mkdtempSync(join(tmpdir(), 't-export-opts-'));
+  const composeFile = join(dir, 'compose.yaml');
+  const override = join(dir, 'test-labels.yaml');
+  const envFile = join(dir, 'app.env');
+  const messageFile = join(dir, 'message.txt');
+  const compose = (...args: string[]) => run('docker-compose', ['-p', project, '-f', composeFile, '-f', override, ...args]);
+  const down = async (): Promise<void> => {
+    const ids = (await docker('ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`)).split('\n').filter(Boolean);
+    if (ids.length > 0) await docker('rm', '-f', ...ids);
+    await docker('network', 'rm', `${project}_default`).catch(() => undefined);
+  };
+  await forceRemovePod(pod);
+  await down();
+  t.teardown(async () => {
+    await forceRemovePod(pod);
+    await down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // The env file points the server at the mounted file; its first line is the answer's MESSAGE.
+  writeFileSync(envFile, '# the app\'s settings\nMESSAGE_FILE=/etc/reuseport/message.txt\nGREETING=from-env-file\n');
+  writeFileSync(messageFile, 'mounted hello\n', { mode: 0o644 });
+  const memory = 96 * 1024 ** 2;
+  const port = await freePort();
+  const created = await cli([
+    'create', pod, '--port', `127.0.0.1:${port}:8080`, '--replicas', '2', '--stop-timeout', '3', '-q',
+    '--env-file', envFile, '-v', `${messageFile}:/etc/reuseport/message.txt:ro`, '--memory', '96m', '--user', '1234:1234', '--label', 'com.example.team=web',
+  ]);
+  t.equal(created.code, 0, `create with options exits 0 (stderr: ${created.stderr.trim()})`);
+
+  const k8s = await cli(['export', pod, '--format', 'kubernetes']);
+  t.equal(k8s.code, 0, `export --format kubernetes exits 0 (stderr: ${k8s.stderr.trim()})`);
+  const docs = parseAll(k8s.stdout);
+  for (const doc of docs) t.doesNotThrow(() => validateKubernetes(doc), `${doc['kind']} validates`);
+  const c = docs[1]!['spec']['template']['spec']['containers'][0];
+  t.match(c, { resources: { limits: { memory: '96Mi' } }, securityContext: { runAsUser: 1234, runAsGroup: 1234 }, volumeMounts: [{ mountPath: '/etc/reuseport/message.txt', readOnly: true }] }, 'the manifest has the limit, the user and the mount');
+
+  const out = await cli(['export', pod, '--format', 'compose', '-o', composeFile]);
+  t.equal(out.code, 0, `export --format compose exits 0 (stderr: ${out.stderr.trim()})`);
+  const [doc] = parseAll(readFileSync(composeFile, 'utf8'));
+  t.doesNotThrow(() => validateCompose(doc!), 'the Compose file validates');
+  const services = Object.keys(doc!['services'] as Obj);
+  writeFileSync(override, YAML.stringify({ services: Object.fromEntries(services.map((s) => [s, { labels: [TEST_LABEL] }])), networks: { default: { labels: [TEST_LABEL] } } }));
+  const config = await compose('config', '-q');
+  t.equal(config.code, 0, `docker-compose config accepts it (stderr: ${config.stderr.trim()})`);
+
+  t.equal((await cli(['rm', pod, '-q'])).code, 0, 'rm the pod');
+  const up = await compose('up', '-d');
+  t.equal(up.code, 0, `docker-compose up -d (stderr: ${up.stderr.trim()})`);
+  // The answer itself proves the env file's MESSAGE_FILE and the bind-mounted file reached the server.
+  const answers = [1, 2].map((n) => `Hello from ${pod}-${n}: mounted hello`);
+  await waitFor('both Compose replicas to answer', () => spread(port, 40), (got) => answers.every((a) => got.has(a)), 60_000).catch((err: Error) => t.fail(err.message));
+  const counts = await spread(port, 60);
+  t.same([...counts.keys()].sort(), answers, `every answer names a replica and the mounted file's line: ${JSON.stringify([...counts])}`);
+
+  const container = async (service: string): Promise<string> =>
+    (await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${project}`, '--filter', `label=com.docker.compose.service=${service}`)).split('\n')[0]!;
+  for (const n of [1, 2]) {
+    const id = await container(`${pod}-${n}`);
+    const inspect = JSON.parse(await docker('inspect', id))[0] as Obj;
+    t.equal(inspect['HostConfig']['Memory'], memory, `${pod}-${n}: the memory limit is set`);
+    t.equal(inspect['Config']['User'], '1234:1234', `${pod}-${n}: the user is set`);
+    t.ok((inspect['Config']['Env'] as string[]).includes('GREETING=from-env-file'), `${pod}-${n}: the env file's values are in its environment`);
+    t.equal(inspect['Config']['Labels']['com.example.team'], 'web', `${pod}-${n}: the label`);
+    t.match(inspect['Mounts'], [{ Type: 'bind', Source: messageFile, Destination: '/etc/reuseport/message.txt', RW: false }], `${pod}-${n}: the file is bind-mounted read-only`);
+    // In force, not only recorded: the process's uid, and the cgroup's limit as the kernel holds it (v2 or v1).
+    t.equal((await docker('exec', id, 'id', '-u')).trim(), '1234', `${pod}-${n}: the server runs as uid 1234`);
+    const limit = await docker('exec', id, 'sh', '-c', 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes');
+    t.equal(Number(limit.trim()), memory, `${pod}-${n}: its cgroup's memory limit is 96m`);
+  }
   const stopped = await compose('down', '-t', '5');
   t.equal(stopped.code, 0, 'docker-compose down');
 });

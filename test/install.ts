@@ -95,3 +95,13 @@ t.test('npm install with scripts: no install-script warning for the package, not
     t.equal(reply.body, String(b.line.pid), 'and answers HTTP');
   });
 });
+
+t.test("the installed bin runs the CLI, and leaves --env-file to it (Node would take it as its own)", async (t) => {
+  const bin = join(plain.dir, 'node_modules', '.bin', 'reuseport-pod');
+  const version = await run(bin, ['--version'], { cwd: plain.dir, env: p.env });
+  t.equal(version.code, 0, `--version exits 0 (${version.output.trim()})`);
+  t.match(version.output, /^\d+\.\d+\.\d+/, 'prints the version');
+  const missing = await run(bin, ['create', 'x', '--port', '80:8080', '--env-file', 'missing.env'], { cwd: plain.dir, env: p.env });
+  t.equal(missing.code, 2, 'a missing env file is a usage error of the CLI (exit 2), not Node\'s exit 9');
+  t.match(missing.output, /reuseport-pod: --env-file "missing\.env" does not exist/, "the CLI's own one-line message");
+});

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { cli } from './helpers/cli.ts';
 
-const FILES = ['test/e2e-lifecycle.ts', 'test/e2e-errors.ts', 'test/e2e-concurrency.ts', 'test/e2e-lossless.ts', 'test/e2e-repair.ts', 'test/e2e-dnat.ts', 'test/e2e-host.ts', 'test/e2e-logs.ts', 'test/e2e-exec.ts'];
+const FILES = ['test/e2e-lifecycle.ts', 'test/e2e-errors.ts', 'test/e2e-concurrency.ts', 'test/e2e-lossless.ts', 'test/e2e-repair.ts', 'test/e2e-dnat.ts', 'test/e2e-host.ts', 'test/e2e-logs.ts', 'test/e2e-options.ts', 'test/e2e-exec.ts'];
 /** Each file's own budget under tap (package.json "timeout"), times the files run here. */
 const PER_FILE_MS = 300_000;
 

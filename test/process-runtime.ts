@@ -221,6 +221,10 @@ t.test('a pod of local processes: create, spread, ps/ls, logs, scale, restart, r
       ['no command', ['create', 'proc-bad', '--runtime', 'process', '--port', String(await freePort())], 2, /runs a command: give it after --/],
       ['a command that does not exist', ['create', 'proc-bad', '--runtime', 'process', '--port', String(await freePort()), '--', 'no-such-program-here'], 4, /not found in PATH/],
       ['an existing name', ['create', POD, '--runtime', 'process', '--port', String(await freePort()), ...command], 5, /already exists/],
+      ['a container option', ['create', 'proc-bad', '--runtime', 'process', '--port', String(await freePort()), '--memory', '64m', ...command], 2, /--memory is for containers: a --runtime process replica is a local process; drop it/],
+      ['--network', ['create', 'proc-bad', '--runtime', 'process', '--port', String(await freePort()), '--network', 'backend', ...command], 2, /--network is for containers/],
+      ['--volume', ['create', 'proc-bad', '--runtime', 'process', '--port', String(await freePort()), '-v', '/tmp:/x', ...command], 2, /--volume is for containers/],
+      ['a --workdir that is not a folder', ['create', 'proc-bad', '--runtime', 'process', '--port', String(await freePort()), '--workdir', '/no/such/dir', ...command], 2, /--workdir "\/no\/such\/dir": \/no\/such\/dir is not a folder/],
     ];
     for (const [what, args, code, message] of cases) {
       const r = await cli(args);
@@ -232,6 +236,19 @@ t.test('a pod of local processes: create, spread, ps/ls, logs, scale, restart, r
     }
     t.same(readdirSync(containers).sort(), before, 'no record added or removed');
     t.equal((await ps(POD)).replicas.length, 2, 'the existing pod is untouched');
+  });
+
+  await t.test('--env-file and --workdir apply to local processes', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'proc-opt-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'message.txt'), 'read from the working directory\n');
+    writeFileSync(join(dir, 'app.env'), '# relative to --workdir\nMESSAGE_FILE=message.txt\n');
+    const port = await freePort();
+    const made = await cli(['create', 'proc-opt', '--runtime', 'process', '--port', String(port), '--replicas', '2', '--monitor', '0', '--env-file', join(dir, 'app.env'), '--workdir', dir, ...command]);
+    t.equal(made.code, 0, `create exits 0 (stderr: ${made.stderr.trim()})`);
+    const seen = await spread(port, 20, 4);
+    t.same([...seen.keys()].filter((k) => !/^Hello from proc-opt-\d: read from the working directory$/.test(k)), [], `each answer read the file from the working directory (${JSON.stringify([...seen])})`);
+    t.equal((await cli(['rm', 'proc-opt'])).code, 0, 'rm exits 0');
   });
 
   await t.test('rm leaves no process and no state behind', async (t) => {

@@ -16,10 +16,12 @@ import { rolloutPod } from '../pod/verbs/rollout.ts';
 import { scalePod } from '../pod/verbs/scale.ts';
 import { supervise } from '../pod/verbs/supervise.ts';
 import { inspectPod, listPods, podProcesses, podStateNote } from '../pod/verbs/status.ts';
-import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseEnv, parseMode, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/model/spec.ts';
+import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseMode, type PodSpec, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/model/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { isProcessRuntime } from '../runtime/index.ts';
-import { containerImage, processCommand, processPorts, rolloutImage } from './process-args.ts';
+import { processCommand, processOptions, processPorts, rolloutImage } from './process-args.ts';
+import { addReplicaFlags, compactOptions, environmentFrom, replicaOptionsFrom } from './replica-flags.ts';
+import { engineIsLocal } from '../pod/ops/host-ports.ts';
 import { duration, plural, table } from './format.ts';
 import { ExitStatus, type Io } from './io.ts';
 
@@ -32,7 +34,7 @@ const json = (io: Io, value: unknown): void => io.out(JSON.stringify(value, null
 const UNDO_KEEPS = ['undo', 'maxSurge', 'waitTimeout', 'monitor', 'json'];
 
 export function registerCommands(program: Command, io: Io, context: ContextFactory): void {
-  program
+  const create = program
     .command('create')
     .description('start a pod: a sandbox that publishes the ports, and N replicas sharing its network namespace')
     .argument('<name>', 'pod name: lowercase letters, digits, "-", "_", "."')
@@ -46,9 +48,16 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--sandbox-image <image>', 'image of the sandbox container', DEFAULT_SANDBOX_IMAGE)
     .option('--stop-timeout <s>', 'seconds a replica gets to drain after SIGTERM', String(DEFAULT_STOP_TIMEOUT_S))
     .option('--wait-timeout <s>', 'seconds to wait for every replica to listen', '60')
-    .option('--monitor <s>', MONITOR_HELP, String(DEFAULT_MONITOR_S))
+    .option('--monitor <s>', MONITOR_HELP, String(DEFAULT_MONITOR_S));
+  addReplicaFlags(create)
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExamples:\n  reuseport-pod create web --port 80:8080 --replicas 3\n  reuseport-pod create web --runtime process --port 8080 --replicas 3 -- node server.js\n  curl http://127.0.0.1/')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  reuseport-pod create web --port 80:8080 --replicas 3\n' +
+        '  reuseport-pod create web --image app:1 --port 80:8080 --replicas 3 --network backend \\\n' +
+        '      --env-file prod.env -v ./config.yml:/app/config.yml:ro --memory 256m -- ./server --port 8080\n' +
+        '  reuseport-pod create web --runtime process --port 8080 --replicas 3 -- node server.js\n  curl http://127.0.0.1/',
+    )
     .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const ctx = context(cmd);
       const processes = isProcessRuntime(ctx.runtime);
@@ -56,15 +65,18 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       if (processes && mode === 'host') throw usageError("--mode host is for containers: process replicas always run in the host's network namespace; drop --mode host");
       // No namespace to publish from: a port is one number, as with local processes.
       const bare = processes || modeOf({ mode }).hostNamespace;
-      const spec = {
+      const options = processes ? processOptions(o) : replicaOptionsFrom(o, command, engineIsLocal(ctx.runtime.endpoint));
+      const spec: PodSpec = {
         name: parsePodName(rawName),
         ports: bare ? processPorts(o['port'] ?? [], processes ? '--runtime process' : `--mode ${mode}`) : parsePortSpecs(o['port'] ?? []),
         replicas: parseReplicas(o['replicas']),
-        image: processes ? processCommand(command, cmd.getOptionValueSource('image') === 'cli') : containerImage(String(o['image']), command),
-        env: parseEnv(o['env'] ?? []),
+        image: processes ? processCommand(command, cmd.getOptionValueSource('image') === 'cli') : String(o['image']),
+        env: environmentFrom(o) ?? {},
         stopTimeout: parseSeconds(o['stopTimeout'], '--stop-timeout'),
         mode,
       };
+      const compact = compactOptions(options);
+      if (compact) spec.options = compact;
       const waitTimeoutMs = parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000;
       const monitorMs = parseSeconds(o['monitor'], '--monitor') * 1000;
       const result = await createPod(ctx, spec, { sandboxImage: String(o['sandboxImage']), waitTimeoutMs, monitorMs });
@@ -140,7 +152,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       io.out(`pod ${result.name} removed (${plural(result.removed.length, 'container')}${result.networks.length ? `, network ${result.networks.join(', ')}` : ''}, ${result.seconds.toFixed(1)} s)`);
     });
 
-  program
+  const rollout = program
     .command('rollout')
     .description('replace the replicas with a new image or environment, never with fewer listeners than before')
     .argument('<name>', 'pod name')
@@ -149,31 +161,38 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('-e, --env <key=value>', 'the new environment, replacing the current one (repeatable)', collect)
     .option('--max-surge <n>', 'replicas replaced at a time', '1')
     .option('--wait-timeout <s>', 'seconds to wait for each new replica to listen', '60')
-    .option('--monitor <s>', `${MONITOR_HELP}; a failed rollout puts the previous spec back and exits non-zero`, String(DEFAULT_MONITOR_S))
+    .option('--monitor <s>', `${MONITOR_HELP}; a failed rollout puts the previous spec back and exits non-zero`, String(DEFAULT_MONITOR_S));
+  addReplicaFlags(rollout)
     .option('--json', 'print the result as JSON')
     .option('--undo', 'back to the spec before the last rollout (twice: forward again), with the same guarantees')
+    .addHelpText('after', '\nOnly what is given changes: `rollout web --image app:2 --env-file prod.env` keeps every other option.\nA new --env/--env-file replaces the whole environment; a list option (--volume, --label, ...) replaces that list.')
     .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const ctx = context(cmd);
-      if (o['undo']) {
+      const undo = Boolean(o['undo']);
+      if (undo) {
         // Every option that changes the spec (whatever rollout learns to change) conflicts with it.
-        const changes = cmd.options.filter((opt) => !UNDO_KEEPS.includes(opt.attributeName()) && cmd.getOptionValueSource(opt.attributeName()) === 'cli').map((opt) => opt.long ?? opt.flags);
-        if (command.length > 0) changes.push('the command after --');
-        if (changes.length > 0) throw usageError(`--undo goes back to the previous spec as it was recorded: leave out ${changes.join(', ')} (or roll those out without --undo)`);
+        const given = cmd.options.filter((opt) => !UNDO_KEEPS.includes(opt.attributeName()) && cmd.getOptionValueSource(opt.attributeName()) === 'cli').map((opt) => opt.long ?? opt.flags);
+        if (command.length > 0) given.push('the command after --');
+        if (given.length > 0) throw usageError(`--undo goes back to the previous spec as it was recorded: leave out ${given.join(', ')} (or roll those out without --undo)`);
       }
-      const image = o['undo'] ? undefined : rolloutImage(isProcessRuntime(ctx.runtime), o['image'], command);
+      const processes = isProcessRuntime(ctx.runtime);
+      const image = undo ? undefined : rolloutImage(processes, o['image'], command);
+      const changes = undo ? {} : processes ? processOptions(o) : replicaOptionsFrom(o, command, engineIsLocal(ctx.runtime.endpoint));
+      const env = undo ? undefined : environmentFrom(o);
       const options = {
         ...(o['undo'] ? { undo: true } : {}),
         maxSurge: parseReplicas(o['maxSurge'], '--max-surge'),
         waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
         monitorMs: parseSeconds(o['monitor'], '--monitor') * 1000,
         ...(image ? { image } : {}),
-        ...(o['env'] ? { env: parseEnv(o['env']) } : {}),
+        ...(env ? { env } : {}),
+        ...(Object.keys(changes).length > 0 ? { options: changes } : {}),
       };
       const result = await rolloutPod(ctx, parsePodName(rawName), options);
       if (o['json']) return json(io, result);
       io.out(
         result.replaced.length === 0
-          ? `pod ${result.name}: every replica already runs ${result.image} with that environment (nothing to do)`
+          ? `pod ${result.name}: every replica already runs ${result.image} with that environment and those options (nothing to do)`
           : `pod ${result.name}: ${plural(result.replaced.length, 'replica')} replaced (${result.replaced.map((r) => `${r.old} -> ${r.new}`).join(', ')}), now ${result.image} (${result.seconds.toFixed(1)} s)`,
       );
     });

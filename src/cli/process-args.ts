@@ -1,6 +1,10 @@
 // create's and rollout's arguments that differ with --runtime process: a command instead of an image, and a
 // bare port (`--port 8080`, `--port 127.0.0.1:8080`), since a local process has no second port to map to.
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { usageError } from '../errors.ts';
+import type { ReplicaOptions } from '../pod/model/options.ts';
+import { refuseForProcesses, replicaOptionsFrom } from './replica-flags.ts';
 import { parsePortSpecs, type PortMapping } from '../pod/model/spec.ts';
 import { assertSamePorts } from '../runtime/process.ts';
 import { encodeCommand } from '../runtime/process-command.ts';
@@ -13,17 +17,23 @@ export function processCommand(command: readonly string[], imageGiven: boolean):
   return encodeCommand(command);
 }
 
-export function containerImage(image: string, command: readonly string[]): string {
-  if (command.length > 0) {
-    throw usageError(`"${command.join(' ')}": a command runs only with --runtime process; containers run their image's command (choose it with --image)`);
-  }
-  return image;
+/** rollout's new image, or a process pod's new command; undefined keeps the current one. A container's command is an option (replica-flags.ts). */
+export function rolloutImage(processes: boolean, image: string | undefined, command: readonly string[]): string | undefined {
+  if (!processes) return image || undefined;
+  return command.length > 0 || image ? processCommand(command, Boolean(image)) : undefined;
 }
 
-/** rollout's new image, or a process pod's new command; undefined keeps the current one. */
-export function rolloutImage(processes: boolean, image: string | undefined, command: readonly string[]): string | undefined {
-  if (!processes) return containerImage(image ?? '', command) || undefined;
-  return command.length > 0 || image ? processCommand(command, Boolean(image)) : undefined;
+/**
+ * A local process takes a working directory (a path on this host, relative to here) and the
+ * environment; every container option is refused by name, never dropped.
+ */
+export function processOptions(o: Record<string, unknown>): ReplicaOptions {
+  const { workdir, ...rest } = o;
+  refuseForProcesses(replicaOptionsFrom(rest, [], false));
+  if (workdir === undefined) return {};
+  const dir = resolve(String(workdir));
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw usageError(`--workdir "${String(workdir)}": ${dir} is not a folder; give an existing one`);
+  return { workdir: dir };
 }
 
 /**

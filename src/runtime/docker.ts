@@ -12,7 +12,10 @@ import { effectiveUid, treeListensOn } from './proc-net.ts';
 import type {
   BuildOptions,
   ContainerConfig,
+  ContainerOptions,
   ContainerState,
+  HealthConfig,
+  NamespaceOptions,
   ContainerStatus,
   ContainerSummary,
   EngineEvent,
@@ -212,6 +215,7 @@ export class DockerRuntime implements Runtime {
         ...networking(config.namespace),
         HostConfig: {
           ...networkMode(config.namespace, ''),
+          ...resolverConfig(config.namespaceOptions),
           PortBindings: bindings,
           Sysctls: config.sysctls,
           CapDrop: ['ALL'],
@@ -222,6 +226,7 @@ export class DockerRuntime implements Runtime {
       }),
     );
     try {
+      await this.joinNetworks(container.id, config.name, config.namespaceOptions?.networks);
       await this.call(`starting sandbox ${config.name}`, () => container.start());
     } catch (err) {
       // CRI's RunPodSandbox is all or nothing: a sandbox that cannot start is not left Created.
@@ -240,6 +245,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async createContainer(sandboxId: string, config: ContainerConfig): Promise<string> {
+    const o = config.options ?? {};
     const container = await this.call(`creating ${config.name}`, () =>
       this.docker.createContainer({
         name: config.name,
@@ -247,15 +253,31 @@ export class DockerRuntime implements Runtime {
         Labels: config.labels,
         Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
         StopTimeout: config.stopTimeout,
+        ...processConfig(o),
         ...networking(config.namespace),
         HostConfig: {
           ...networkMode(config.namespace ?? { kind: 'pod' }, sandboxId),
+          ...resolverConfig(config.namespaceOptions),
+          ...limitsConfig(o),
           RestartPolicy: RESTART_POLICY,
           SecurityOpt: ['no-new-privileges'],
         },
       }),
     );
+    try {
+      await this.joinNetworks(container.id, config.name, config.namespaceOptions?.networks);
+    } catch (err) {
+      await this.removeContainer(container.id).catch(() => undefined);
+      throw err;
+    }
     return container.id;
+  }
+
+  /** Networks beyond the first, joined before the container starts (as `docker run --network a --network b` does). */
+  private async joinNetworks(id: string, name: string, networks: string[] | undefined): Promise<void> {
+    for (const network of networks ?? []) {
+      await this.call(`connecting ${name} to network ${network}`, () => this.docker.getNetwork(network).connect({ Container: id }));
+    }
   }
 
   async createMarker(config: { name: string; image: string; labels: Record<string, string> }): Promise<string> {
@@ -364,6 +386,19 @@ export class DockerRuntime implements Runtime {
     }
     const list = await this.call('listing networks', () => this.docker.listNetworks({ filters: { label } }));
     return list.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
+  }
+
+  async networkExists(name: string): Promise<boolean> {
+    try {
+      // Podman's own API: its Docker-compatible inspect leaks isolation rules (see libpodGet).
+      if ((await this.engineKind()) === 'podman') await this.libpodGet(`/networks/${encodeURIComponent(name)}/json`);
+      else await this.docker.getNetwork(name).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`inspecting network ${name}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
   }
 
   async networkSubnet(name: string): Promise<string | undefined> {
@@ -491,6 +526,11 @@ export class DockerRuntime implements Runtime {
     const finishedAt = toDate(c.State.FinishedAt);
     if (startedAt) status.startedAt = startedAt;
     if (finishedAt) status.finishedAt = finishedAt;
+    const health = (c.State as { Health?: { Status?: string; FailingStreak?: number } }).Health;
+    // Podman says "" where Docker says "none" (no check); both say starting, healthy, unhealthy.
+    if (health?.Status === 'starting' || health?.Status === 'healthy' || health?.Status === 'unhealthy') {
+      status.health = { status: health.Status, failingStreak: health.FailingStreak ?? 0 };
+    }
     // A restarting container still carries the code it died with; a running one has 0 there.
     if (c.State.Status === 'exited' || c.State.Status === 'dead' || c.State.Status === 'restarting') status.exitCode = c.State.ExitCode;
     const netns = status.state === 'running' ? this.netnsOf(status.pid) : undefined;
@@ -687,6 +727,65 @@ function networkMode(ns: NetworkNamespace | undefined, sandboxId: string): { Net
   if (!ns) return {};
   if (ns.kind === 'pod') return { NetworkMode: `container:${sandboxId}` };
   return { NetworkMode: ns.kind === 'host' ? 'host' : ns.name };
+}
+
+/** `docker run`'s process options as Config fields. */
+function processConfig(o: ContainerOptions): Record<string, unknown> {
+  return {
+    ...(o.user !== undefined ? { User: o.user } : {}),
+    ...(o.workdir !== undefined ? { WorkingDir: o.workdir } : {}),
+    // docker's CLI sends `--entrypoint ""` as [""], which the daemon reads as "no entrypoint".
+    ...(o.entrypoint !== undefined ? { Entrypoint: [o.entrypoint] } : {}),
+    ...(o.command !== undefined ? { Cmd: o.command } : {}),
+    ...(o.health ? { Healthcheck: healthcheck(o.health) } : {}),
+  };
+}
+
+const NS_PER_MS = 1_000_000;
+
+function healthcheck(h: HealthConfig): Record<string, unknown> {
+  return {
+    ...(h.test ? { Test: h.test } : {}),
+    ...(h.intervalMs !== undefined ? { Interval: h.intervalMs * NS_PER_MS } : {}),
+    ...(h.timeoutMs !== undefined ? { Timeout: h.timeoutMs * NS_PER_MS } : {}),
+    ...(h.startPeriodMs !== undefined ? { StartPeriod: h.startPeriodMs * NS_PER_MS } : {}),
+    ...(h.retries !== undefined ? { Retries: h.retries } : {}),
+  };
+}
+
+/** Mounts and limits as HostConfig fields. */
+function limitsConfig(o: ContainerOptions): Record<string, unknown> {
+  return {
+    ...(o.binds?.length ? { Binds: o.binds } : {}),
+    ...(o.mounts?.length
+      ? {
+          Mounts: o.mounts.map((m) => ({
+            Type: m.type,
+            Target: m.target,
+            ...(m.source !== undefined ? { Source: m.source } : {}),
+            ...(m.readOnly ? { ReadOnly: true } : {}),
+            ...(m.type === 'tmpfs' && (m.tmpfsSizeBytes !== undefined || m.tmpfsMode !== undefined)
+              ? { TmpfsOptions: { ...(m.tmpfsSizeBytes !== undefined ? { SizeBytes: m.tmpfsSizeBytes } : {}), ...(m.tmpfsMode !== undefined ? { Mode: m.tmpfsMode } : {}) } }
+              : {}),
+          })),
+        }
+      : {}),
+    ...(o.tmpfs && Object.keys(o.tmpfs).length ? { Tmpfs: o.tmpfs } : {}),
+    ...(o.memoryBytes !== undefined ? { Memory: o.memoryBytes } : {}),
+    ...(o.nanoCpus !== undefined ? { NanoCpus: o.nanoCpus } : {}),
+    ...(o.pidsLimit !== undefined ? { PidsLimit: o.pidsLimit } : {}),
+    ...(o.readOnly ? { ReadonlyRootfs: true } : {}),
+    ...(o.capAdd?.length ? { CapAdd: o.capAdd } : {}),
+    ...(o.capDrop?.length ? { CapDrop: o.capDrop } : {}),
+  };
+}
+
+/** /etc/hosts lines and resolvers: only on a container that owns its namespace (Docker refuses them on a `container:` member). */
+function resolverConfig(o: NamespaceOptions | undefined): Record<string, unknown> {
+  return {
+    ...(o?.extraHosts?.length ? { ExtraHosts: o.extraHosts } : {}),
+    ...(o?.dns?.length ? { Dns: o.dns } : {}),
+  };
 }
 
 /** A network's endpoint; none with container: or host (Podman refuses EndpointsConfig with them). */

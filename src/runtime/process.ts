@@ -159,7 +159,14 @@ export class ProcessRuntime implements Runtime {
   async createContainer(sandboxId: string, config: ContainerConfig): Promise<string> {
     const sandbox = this.require(sandboxId);
     const [program = ''] = requireCommand(config.image);
-    const cwd = sandbox.cwd && existsSync(sandbox.cwd) ? sandbox.cwd : process.cwd();
+    // A local process has a working directory and an environment, nothing else a container has:
+    // what it cannot honour is refused, never dropped.
+    const { workdir, ...unsupported } = config.options ?? {};
+    const [refused] = Object.keys(unsupported);
+    if (refused !== undefined || config.namespaceOptions) {
+      throw new PodError(`${config.name}: a local process cannot take the container option ${refused ?? 'networks/hosts/dns'}`, ExitCode.usage);
+    }
+    const cwd = workdir ?? (sandbox.cwd && existsSync(sandbox.cwd) ? sandbox.cwd : process.cwd());
     assertRunnable(program, cwd, { ...process.env, ...config.env });
     const env = { ...config.env };
     // A port published on one address is what HOST asks the example server (and many others) to bind.

@@ -14,6 +14,56 @@ export interface PublishedPort {
  */
 export type NetworkNamespace = { kind: 'pod' } | { kind: 'network'; name: string } | { kind: 'host' };
 
+/** A `--mount`, as HostConfig.Mounts takes it. */
+export interface MountSpec {
+  type: 'bind' | 'volume' | 'tmpfs';
+  /** A bind's host path (absolute) or a volume's name; none: an anonymous volume, or a tmpfs. */
+  source?: string;
+  target: string;
+  readOnly?: boolean;
+  tmpfsSizeBytes?: number;
+  tmpfsMode?: number;
+}
+
+/** A container's health check (Config.Healthcheck); test ['NONE'] disables the image's. Durations in ms. */
+export interface HealthConfig {
+  /** ['CMD-SHELL', cmd], ['CMD', ...argv] or ['NONE']; absent: the image's test, with these timings. */
+  test?: string[];
+  intervalMs?: number;
+  timeoutMs?: number;
+  retries?: number;
+  startPeriodMs?: number;
+}
+
+/** What a network namespace carries besides its interfaces: joined networks, /etc/hosts lines, resolvers. */
+export interface NamespaceOptions {
+  /** Networks joined besides the one `namespace` names (connected before the container starts). */
+  networks?: string[];
+  /** `HOST:IP` lines for /etc/hosts. */
+  extraHosts?: string[];
+  dns?: string[];
+}
+
+/** `docker run`'s options for the process a container runs and the limits it runs under. */
+export interface ContainerOptions {
+  user?: string;
+  workdir?: string;
+  /** One string, as `docker run --entrypoint` takes it; '' clears the image's. */
+  entrypoint?: string;
+  command?: string[];
+  /** `-v` specs, as HostConfig.Binds takes them. */
+  binds?: string[];
+  mounts?: MountSpec[];
+  tmpfs?: Record<string, string>;
+  memoryBytes?: number;
+  nanoCpus?: number;
+  pidsLimit?: number;
+  readOnly?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  health?: HealthConfig;
+}
+
 export interface SandboxConfig {
   name: string;
   image: string;
@@ -23,6 +73,8 @@ export interface SandboxConfig {
   sysctls: Record<string, string>;
   /** Optional: a namespace on this network, or the host's, instead of one on the engine's default network. */
   namespace?: Exclude<NetworkNamespace, { kind: 'pod' }>;
+  /** Optional: more networks, /etc/hosts lines and resolvers for the namespace it owns. */
+  namespaceOptions?: NamespaceOptions;
 }
 
 export interface ContainerConfig {
@@ -34,6 +86,9 @@ export interface ContainerConfig {
   stopTimeout: number;
   /** Default: the sandbox's namespace. A network's is set only on engines that have createNetwork. */
   namespace?: NetworkNamespace;
+  /** Only with a namespace of its own (a `container:` member takes its sandbox's): networks, hosts, resolvers. */
+  namespaceOptions?: NamespaceOptions;
+  options?: ContainerOptions;
 }
 
 /** A short-lived container in a sandbox's network namespace: runs to completion, then is removed. */
@@ -87,6 +142,8 @@ export interface ContainerStatus extends ContainerSummary {
    * as (the image's USER unless the container overrides it; '' is the image default, root).
    */
   user?: { uid?: number; configured?: string };
+  /** Present when the container has a health check (its own or its image's): what the engine last concluded. */
+  health?: { status: 'starting' | 'healthy' | 'unhealthy'; failingStreak: number };
 }
 
 export interface EngineInfo {
@@ -201,6 +258,8 @@ export interface Runtime {
   removeNetwork?(name: string): Promise<void>;
   /** Networks carrying every one of these labels (value '' = any value), by name. */
   listNetworks?(labels: Record<string, string>): Promise<NetworkSummary[]>;
+  /** Whether a network of this name (or id) exists on the engine. */
+  networkExists?(name: string): Promise<boolean>;
   /** The network's IPv4 subnet (CIDR, e.g. 172.20.0.0/16); undefined when it is gone or has none. */
   networkSubnet?(name: string): Promise<string | undefined>;
   /** Runs a helper container in the sandbox's network namespace to completion; always removes it. */

@@ -11,10 +11,11 @@ export interface CliResult {
 }
 
 export const cliPath = `${repoRoot}dist/src/cli/main.js`;
+// As bin/reuseport-pod runs it: after "--", so that Node leaves --env-file to the CLI.
 
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--', cliPath, ...args], { env: { ...process.env, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
       resolve({ code, stdout, stderr });
     });

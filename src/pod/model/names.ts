@@ -67,10 +67,23 @@ export function replicaLabels(pod: string, n: number, spec: StoredSpec, version:
   return { [LABEL.pod]: pod, [LABEL.role]: 'replica', [LABEL.replica]: String(n), [LABEL.specHash]: specHash(spec), [LABEL.version]: version };
 }
 
-/** What makes two replicas interchangeable: the same image and environment. */
-export function specHash(spec: Pick<StoredSpec, 'image' | 'env'>): string {
+/** Key order does not make two option sets differ. */
+const canonical = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(canonical)
+    : value !== null && typeof value === 'object'
+      ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]))
+      : value;
+
+/**
+ * What makes two replicas interchangeable: the same image, environment and options. A pod without
+ * options hashes as pods did before options existed, so their replicas stay up to date.
+ */
+export function specHash(spec: Pick<StoredSpec, 'image' | 'env' | 'options'>): string {
   const env = Object.keys(spec.env).sort().map((k) => [k, spec.env[k]]);
-  return createHash('sha256').update(JSON.stringify([spec.image, env])).digest('hex').slice(0, 16);
+  const parts: unknown[] = [spec.image, env];
+  if (spec.options) parts.push(canonical(spec.options));
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
 }
 
 /** The part of the spec that `scale` needs to start more replicas like the first ones. */
@@ -80,6 +93,7 @@ export function storedSpec(spec: PodSpec): StoredSpec {
   const stored: StoredSpec = { image: spec.image, ports: spec.ports, env: spec.env, stopTimeout: spec.stopTimeout };
   // Only the non-default mode is written, so reuseport pods' labels read as they always did.
   if (spec.mode !== undefined && spec.mode !== 'reuseport') stored.mode = spec.mode;
+  if (spec.options) stored.options = spec.options;
   return stored;
 }
 
@@ -91,6 +105,7 @@ export function readStoredSpec(labels: Record<string, string>, label: string = L
     if (typeof parsed.image !== 'string' || !Array.isArray(parsed.ports)) return undefined;
     const spec: StoredSpec = { image: parsed.image, ports: parsed.ports, env: parsed.env ?? {}, stopTimeout: parsed.stopTimeout ?? 10 };
     if (isPodMode(parsed.mode) && parsed.mode !== 'reuseport') spec.mode = parsed.mode;
+    if (parsed.options && typeof parsed.options === 'object' && !Array.isArray(parsed.options)) spec.options = parsed.options;
     return spec;
   } catch {
     return undefined;

@@ -2,6 +2,7 @@
 // command (and every engine) sees the same rules and the same messages.
 import { isIP } from 'node:net';
 import { usageError } from '../../errors.ts';
+import type { ReplicaOptions } from './options.ts';
 
 export const MAX_REPLICAS = 100;
 export const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -30,9 +31,6 @@ export function parseMode(raw: unknown): PodMode {
   return text as PodMode;
 }
 
-/** A pod whose replicas have network namespaces of their own (on the pod's network). */
-export const isDnat = (spec: { mode?: PodMode } | undefined): boolean => spec?.mode === 'dnat';
-
 export interface PodSpec {
   name: string;
   image: string;
@@ -44,6 +42,8 @@ export interface PodSpec {
   stopTimeout: number;
   /** Absent means reuseport (pods made before modes existed have none). */
   mode?: PodMode;
+  /** Networks, volumes, limits, user, command, health...: absent when none was given. */
+  options?: ReplicaOptions;
 }
 
 // Docker accepts [a-zA-Z0-9][a-zA-Z0-9_.-]+; we take the lowercase subset (as Compose does for

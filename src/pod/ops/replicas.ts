@@ -7,6 +7,7 @@ import { modeOf, type StartedReplica } from '../modes/index.ts';
 import { podOfReplica, replicaLabels, replicaName, type StoredSpec } from '../model/names.ts';
 import { statusOf } from '../../runtime/docker-errors.ts';
 import type { Undo } from './undo.ts';
+import { containerOptions, namespaceOptions, sandboxOwnsNamespace } from './container-options.ts';
 
 export type { StartedReplica } from '../modes/index.ts';
 
@@ -15,13 +16,18 @@ export function replicaConfig(pod: string, n: number, spec: StoredSpec, version:
   const config: ContainerConfig = {
     name: replicaName(pod, n),
     image: spec.image,
-    labels: replicaLabels(pod, n, spec, version),
+    // The user's labels first: ours say which pod a container is part of, and must win.
+    labels: { ...spec.options?.labels, ...replicaLabels(pod, n, spec, version) },
     env: { ...spec.env, INSTANCE: replicaName(pod, n), PORT: String(first?.containerPort ?? 8080) },
     stopTimeout: spec.stopTimeout,
   };
   const mode = modeOf(spec);
   const namespace = mode.replicaNamespace(pod);
   if (namespace.kind !== 'pod') config.namespace = namespace;
+  const options = containerOptions(spec.options);
+  if (options) config.options = options;
+  const ownNamespace = sandboxOwnsNamespace(namespace) ? undefined : namespaceOptions(spec.options);
+  if (ownNamespace) config.namespaceOptions = ownNamespace;
   // On the host's own stack, a port published on one address is what HOST asks the example server
   // (and many others) to bind; elsewhere the sandbox's publishing does it.
   if (mode.hostNamespace && first?.hostIp && spec.env['HOST'] === undefined) config.env['HOST'] = first.hostIp;

@@ -8,6 +8,8 @@ import { ExitCode, PodError } from '../../errors.ts';
 import { LABEL, sandboxLabels, sandboxName } from '../model/names.ts';
 import { isIncomplete, observePod, type ObservedPod } from '../state/observe.ts';
 import { formatPort, type PodSpec } from '../model/spec.ts';
+import type { NamespaceOptions, SandboxConfig } from '../../runtime/runtime.ts';
+import { namespaceOptions, sandboxOwnsNamespace } from './container-options.ts';
 
 /** Says what runs, not what was asked: a pod of 3 with 0 replicas left is not "3 replicas". */
 export function podExists(pod: ObservedPod): PodError {
@@ -26,14 +28,22 @@ export function podExists(pod: ObservedPod): PodError {
 
 export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string): Promise<string> {
   const mode = modeOf(spec);
-  const namespace = mode.sandboxNamespace(spec.name);
-  const config = {
+  let namespace = mode.sandboxNamespace(spec.name);
+  let joined: NamespaceOptions | undefined;
+  if (sandboxOwnsNamespace(mode.replicaNamespace(spec.name))) {
+    // As `docker run --network a --network b`: the namespace is made on the first, joins the rest.
+    const [first, ...rest] = spec.options?.networks ?? [];
+    if (first && !namespace) namespace = { kind: 'network', name: first };
+    joined = namespaceOptions(spec.options, first && namespace?.kind === 'network' && namespace.name === first ? rest : (spec.options?.networks ?? []));
+  }
+  const config: SandboxConfig = {
     name: sandboxName(spec.name),
     image,
     labels: sandboxLabels(spec, ctx.version),
     ports: mode.publishes ? spec.ports : [],
     sysctls: mode.sandboxSysctls,
     ...(namespace ? { namespace } : {}),
+    ...(joined ? { namespaceOptions: joined } : {}),
   };
   try {
     return await ctx.runtime.runPodSandbox(config);

@@ -16,6 +16,7 @@ import { observePod } from '../state/observe.ts';
 import { startReplicas, waitReady, type StartedReplica } from '../ops/replicas.ts';
 import { formatPort, type PodMode, type PodSpec } from '../model/spec.ts';
 import { Undo } from '../ops/undo.ts';
+import { checkOptions } from '../ops/options-check.ts';
 
 export interface CreateOptions {
   sandboxImage?: string;
@@ -70,6 +71,7 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
   const mode = modeOf(spec);
   mode.checkEngine(ctx.runtime);
+  await checkOptions(ctx, spec.name, storedSpec(spec));
   await Promise.all([ensureAppImage(ctx, spec.image), ensureSandboxImage(ctx, sandboxImage), mode.ensureImages(ctx)]);
 
   return withPodLock(ctx, spec.name, { image: sandboxImage }, async () => {

@@ -12,7 +12,11 @@
 // `--undo` is a rollout like any other whose target is the recorded previous spec: it records the
 // current one as its previous, so a second undo goes forward again (kubectl rollout undo).
 import type { PodContext } from '../context.ts';
-import { ExitCode, PodError } from '../../errors.ts';
+import { ExitCode, PodError, usageError } from '../../errors.ts';
+import { compactOptions, OPTION_FLAGS, type ReplicaOptions } from '../model/options.ts';
+import { modeOf } from '../modes/index.ts';
+import { sandboxOwnsNamespace } from '../ops/container-options.ts';
+import { checkOptions } from '../ops/options-check.ts';
 import { ensureAppImage } from '../state/images.ts';
 import { withPodLock } from '../state/lock.ts';
 import { specHash, type StoredSpec } from '../model/names.ts';
@@ -24,6 +28,8 @@ import { writeState } from '../state/records.ts';
 export interface RolloutOptions {
   image?: string;
   env?: Record<string, string>;
+  /** The options given: each one replaces the pod's; the others stay. */
+  options?: ReplicaOptions;
   maxSurge: number;
   waitTimeoutMs: number;
   /** Each new batch must stay up this long after it listens (0: no window). */
@@ -49,7 +55,11 @@ export async function rolloutPod(ctx: PodContext, name: string, options: Rollout
   return withPodLock(ctx, name, { image: markerImage(seen) }, async () => {
     const pod = await requirePod(ctx.runtime, name);
     const { sandbox, spec: current } = requireServing(pod);
-    const target: StoredSpec = options.undo ? undoTarget(pod) : { ...current, image: options.image ?? current.image, env: options.env ?? current.env };
+    const target: StoredSpec = options.undo
+      ? undoTarget(pod)
+      : withOptions({ ...current, image: options.image ?? current.image, env: options.env ?? current.env }, current.options, options.options);
+    refuseNamespaceChange(name, current, target);
+    if (options.options?.networks) await checkOptions(ctx, name, target);
     // Re-running an interrupted rollout: the target is already recorded, and so is what it replaced.
     const previous = sameSpec(current, target) ? pod.previous : current;
     // What a rollback records as its own previous, for a later --undo: the spec before `previous`
@@ -88,6 +98,28 @@ function undoTarget(pod: ObservedPod): StoredSpec {
     throw new PodError(`pod "${pod.name}" has no earlier spec to go back to: no rollout has changed it since it was created`, ExitCode.failure);
   }
   return pod.previous;
+}
+
+function withOptions(spec: StoredSpec, current: ReplicaOptions | undefined, given: ReplicaOptions | undefined): StoredSpec {
+  const { options: _, ...rest } = spec;
+  const options = compactOptions({ ...current, ...given });
+  return options ? { ...rest, options } : rest;
+}
+
+const NAMESPACE_KEYS = ['networks', 'addHosts', 'dns'] as const;
+
+/**
+ * Networks, /etc/hosts lines and resolvers belong to the network namespace. Where the sandbox owns
+ * it, replacing replicas cannot change them, and the sandbox is never replaced while serving.
+ */
+function refuseNamespaceChange(name: string, current: StoredSpec, target: StoredSpec): void {
+  if (!sandboxOwnsNamespace(modeOf(target).replicaNamespace(name))) return;
+  const changed = NAMESPACE_KEYS.filter((k) => JSON.stringify(current.options?.[k] ?? []) !== JSON.stringify(target.options?.[k] ?? []));
+  if (changed.length === 0) return;
+  throw usageError(
+    `${changed.map((k) => OPTION_FLAGS[k]).join(', ')}: the replicas share the sandbox's network namespace, which a rollout keeps; ` +
+      `\`reuseport-pod rm ${name}\` and create it again with the new value (or use --mode dnat, whose replicas own theirs)`,
+  );
 }
 
 interface Failure {
