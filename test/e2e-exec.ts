@@ -81,13 +81,14 @@ async function underLoad(port: number, op: () => Promise<CliResult>): Promise<{ 
   }
 }
 
-/** Image and environment of each replica, as the engine reports them. */
-async function replicaSpecs(pod: string): Promise<Array<{ name: string; image: string; env: string[] }>> {
+/** Image, environment and the test's label of each replica, as the engine reports them. */
+async function replicaSpecs(pod: string): Promise<Array<{ name: string; image: string; env: string[]; step: string | undefined }>> {
   const names = await podContainers(pod, 'replica');
   return Promise.all(
     names.map(async (name) => {
-      const [image, env] = (await docker('inspect', '--format', '{{.Config.Image}}|{{json .Config.Env}}', name)).split('|');
-      return { name, image: image!.replace(/^(localhost|docker\.io)\//, ''), env: JSON.parse(env!) as string[] };
+      const [image, env, labels] = (await docker('inspect', '--format', '{{.Config.Image}}|{{json .Config.Env}}|{{json .Config.Labels}}', name)).split('|');
+      const step = (JSON.parse(labels!) as Record<string, string>)['t-exec.step'];
+      return { name, image: image!.replace(/^(localhost|docker\.io)\//, ''), env: JSON.parse(env!) as string[], step };
     }),
   );
 }
@@ -226,16 +227,17 @@ t.test('exec and rollout --undo', async (t) => {
     t.match(noEarlier.stderr, new RegExp(`^reuseport-pod: pod "${pod}" has no earlier spec to go back to`));
     oneLine(t, noEarlier, '--undo with no earlier spec');
 
-    const forward = await cli(['rollout', pod, '--image', V2, '--env', 'COLOR=green', '--env', 'VERSION=2', '--quiet']);
+    const forward = await cli(['rollout', pod, '--image', V2, '--env', 'COLOR=green', '--env', 'VERSION=2', '--label', 't-exec.step=2', '--quiet']);
     t.equal(forward.code, 0, `rollout to v2 (stderr: ${forward.stderr.trim()})`);
     const v2 = await replicaSpecs(pod);
     t.equal(v2.length, 3);
     for (const r of v2) {
       t.equal(r.image, V2, `${r.name} runs v2`);
       t.ok(r.env.includes('COLOR=green') && r.env.includes('VERSION=2'), `${r.name} has v2's env`);
+      t.equal(r.step, '2', `${r.name} has v2's label`);
     }
 
-    for (const [flags, what] of [[['--image', V2], '--image'], [['--env', 'A=1'], '--env'], [['--', 'node', 'x.js'], 'the command after --']] as const) {
+    for (const [flags, what] of [[['--image', V2], '--image'], [['--env', 'A=1'], '--env'], [['--label', 'a=b'], '--label'], [['--', 'node', 'x.js'], 'the command after --']] as const) {
       const r = await cli(['rollout', pod, '--undo', ...flags]);
       t.equal(r.code, 2, `--undo with ${what}: usage error`);
       t.match(r.stderr, `reuseport-pod: --undo goes back to the previous spec as it was recorded: leave out ${what}`);
@@ -254,6 +256,7 @@ t.test('exec and rollout --undo', async (t) => {
       t.equal(r.image, exampleImage, `${r.name} runs the first image again`);
       t.ok(r.env.includes('COLOR=blue'), `${r.name} has the first env again`);
       t.notOk(r.env.some((e) => e.startsWith('VERSION=')), `${r.name} has none of v2's env`);
+      t.equal(r.step, undefined, `${r.name} has not v2's label (a replica option goes back too)`);
     }
     t.same((await ps(pod)).map((r) => r.state), ['running', 'running', 'running']);
 
@@ -264,6 +267,7 @@ t.test('exec and rollout --undo', async (t) => {
     for (const r of forwardAgain) {
       t.equal(r.image, V2, `${r.name} runs v2 again`);
       t.ok(r.env.includes('COLOR=green') && r.env.includes('VERSION=2'), `${r.name} has v2's env again`);
+      t.equal(r.step, '2', `${r.name} has v2's label again`);
     }
     const answers = await cli(['exec', pod, '--', 'sh', '-c', 'echo $COLOR $VERSION']);
     t.same(answers, { code: 0, stdout: 'green 2\n', stderr: '' }, 'and exec sees it too');
