@@ -15,7 +15,7 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { cli, cliPath, ownPods, podContainers, ps, requireEngine, type CliResult } from './helpers/cli.ts';
+import { cli, cliPath, forceRemovePod, ownPods, podContainers, ps, requireEngine, type CliResult } from './helpers/cli.ts';
 import { docker, engine, ensureImages, exampleImage, nodeBaseImage, sleep, waitFor } from './helpers/docker.ts';
 import { exampleJs } from './helpers/example-process.ts';
 import { freePort } from './helpers/http-client.ts';
@@ -99,6 +99,8 @@ t.test('exec and rollout --undo', async (t) => {
   await ownPods(t, Object.values(PODS));
   await docker('tag', exampleImage, V2);
   t.teardown(async () => {
+    // The tag goes once no container uses it: the pods first (ownPods' own teardown may run later).
+    for (const pod of Object.values(PODS)) await forceRemovePod(pod);
     await docker('rmi', V2).catch(() => undefined);
   });
 
