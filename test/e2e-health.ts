@@ -136,7 +136,7 @@ t.test('readiness waits for the health check', async (t) => {
     try {
       await sup.appears(new RegExp(`replaced ${pod}-2 \\(unhealthy\\) with ${pod}-4`), 1, 60_000);
       t.pass('supervise replaced the unhealthy replica');
-      t.match(sup.text(), /the next replacement of an unhealthy replica waits \d+ s at least \(back-off\)/, 'and says when the next one may come');
+      t.match(sup.text(), /the next replacement of an unhealthy replica waits [\d.]+ s at least \(back-off\)/, 'and says when the next one may come');
       const rows = await ps(pod);
       t.same(rows.map((r) => r.name).sort(), [`${pod}-1`, `${pod}-3`, `${pod}-4`], 'the unhealthy replica is gone, its replacement is there');
       t.equal(await healthOf(`${pod}-4`), 'healthy', 'the replacement is healthy');

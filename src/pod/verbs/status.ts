@@ -99,7 +99,7 @@ export async function podRow(ctx: PodContext, pod: ObservedPod, assessed?: Asses
 
 /** What `ps` says under the table of a pod that is not running, and the way out. */
 export function podStateNote(pod: PodRow): string {
-  const counts = `${pod.ready}/${pod.desired} replicas listening, sandbox ${pod.sandbox}`;
+  const counts = `${pod.ready}/${pod.desired} replicas ready, sandbox ${pod.sandbox}`;
   if (pod.incomplete === 'unrecorded') return `pod ${pod.name} is incomplete: nothing records what it should run (a create or rm was interrupted); \`reuseport-pod rm ${pod.name}\` removes what is left`;
   if (pod.incomplete === 'interrupted') return `pod ${pod.name} is incomplete: a command on it was interrupted (${counts}); \`reuseport-pod repair ${pod.name}\` completes it, \`reuseport-pod rm ${pod.name}\` removes it`;
   if (pod.troubles) return `pod ${pod.name} is ${pod.state}: ${counts}; ${pod.troubles.join('; ')}`;
