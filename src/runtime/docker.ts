@@ -8,6 +8,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, PodError } from '../errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
+import { healthOf, type InspectHealth } from './docker-health.ts';
 import { effectiveUid, treeListensOn } from './proc-net.ts';
 import type {
   BuildOptions,
@@ -524,11 +525,8 @@ export class DockerRuntime implements Runtime {
     const finishedAt = toDate(c.State.FinishedAt);
     if (startedAt) status.startedAt = startedAt;
     if (finishedAt) status.finishedAt = finishedAt;
-    const health = (c.State as { Health?: { Status?: string; FailingStreak?: number } }).Health;
-    // Podman says "" where Docker says "none" (no check); both say starting, healthy, unhealthy.
-    if (health?.Status === 'starting' || health?.Status === 'healthy' || health?.Status === 'unhealthy') {
-      status.health = { status: health.Status, failingStreak: health.FailingStreak ?? 0 };
-    }
+    const health = healthOf((c.State as { Health?: InspectHealth }).Health, engine);
+    if (health) status.health = health;
     // A restarting container still carries the code it died with; a running one has 0 there.
     if (c.State.Status === 'exited' || c.State.Status === 'dead' || c.State.Status === 'restarting') status.exitCode = c.State.ExitCode;
     const netns = status.state === 'running' ? this.netnsOf(status.pid) : undefined;

@@ -143,7 +143,13 @@ export interface ContainerStatus extends ContainerSummary {
    */
   user?: { uid?: number; configured?: string };
   /** Present when the container has a health check (its own or its image's): what the engine last concluded. */
-  health?: { status: 'starting' | 'healthy' | 'unhealthy'; failingStreak: number };
+  health?: {
+    status: 'starting' | 'healthy' | 'unhealthy';
+    failingStreak: number;
+    /** The most recent check's output (trimmed, its last 2000 characters) and exit code, once one has run. */
+    lastOutput?: string;
+    lastExitCode?: number;
+  };
 }
 
 export interface EngineInfo {

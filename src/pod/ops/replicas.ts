@@ -7,6 +7,7 @@ import { modeOf, type StartedReplica } from '../modes/index.ts';
 import { podOfReplica, replicaLabels, replicaName, type StoredSpec } from '../model/names.ts';
 import { statusOf } from '../../runtime/docker-errors.ts';
 import type { Undo } from './undo.ts';
+import { waitHealthy } from '../state/healthy.ts';
 import { containerOptions, namespaceOptions, sandboxOwnsNamespace } from './container-options.ts';
 
 export type { StartedReplica } from '../modes/index.ts';
@@ -63,7 +64,13 @@ export async function startReplicas(
   return results.map((r) => (r as PromiseFulfilledResult<StartedReplica>).value);
 }
 
-/** Waits until the started replicas serve, the way the pod's mode counts it. */
+const SHARED_PORT_HINT =
+  'the replicas share one port, so a check that calls 127.0.0.1:$PORT may be answered by a sibling: check the replica itself (a file, an admin port, a unix socket); see the README';
+
+/**
+ * Waits until the started replicas serve: listening, the way the pod's mode counts it, then healthy
+ * where they have a health check. One --wait-timeout covers both.
+ */
 export async function waitReady(
   ctx: PodContext,
   spec: StoredSpec,
@@ -72,9 +79,21 @@ export async function waitReady(
   started: StartedReplica[],
   timeoutMs: number,
 ): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   const [one] = started;
   const pod = one ? podOfReplica(one.name) : '';
-  await modeOf(spec).waitReady(ctx, spec, { pod, sandboxId, expected, started, timeoutMs });
+  const mode = modeOf(spec);
+  await mode.waitReady(ctx, spec, { pod, sandboxId, expected, started, timeoutMs });
+  // Replicas on a network of their own have an address each: a per-replica HTTP probe works there.
+  const sharedPort = mode.replicaNamespace(pod).kind !== 'network';
+  await waitHealthy(ctx.runtime, {
+    replicas: started,
+    deadline,
+    timeoutMs,
+    progress: ctx.progress,
+    ...(sharedPort ? { hint: SHARED_PORT_HINT } : {}),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
 }
 
 /** SIGTERM, up to `timeoutS` to drain, then SIGKILL; then remove. */
