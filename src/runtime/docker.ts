@@ -1,13 +1,14 @@
 // The Docker Engine API through dockerode. Podman's Docker-compatible API (`podman system service`)
 // speaks it too; where Podman answers differently, this file adapts, so that pod logic never asks
 // which engine it talks to (see the Podman notes at `engineKind`).
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { createInterface } from 'node:readline';
 import { readlinkSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, PodError } from '../errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
+import { loadDockerode } from './dockerode.ts';
 import { effectiveUid, treeListensOn } from './proc-net.ts';
 import type {
   BuildOptions,
@@ -83,6 +84,9 @@ export class DockerRuntime implements Runtime {
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.endpoint = describeEndpoint(env);
     const host = env['DOCKER_HOST'] ?? '';
+    // Loaded here, not at import: commands that never reach an engine (--help, --version,
+    // --runtime process) do not pay for dockerode.
+    const Docker = loadDockerode();
     try {
       // A unix socket is taken from `env` (the CLI's --engine-socket puts one there); for anything
       // else docker-modem reads DOCKER_HOST (tcp://, ssh://) from process.env itself.

@@ -8,7 +8,8 @@
 //   in the sandbox's namespace with the rules naming those addresses. Sharing a namespace there
 //   would leave all but one replica with EADDRINUSE.
 // Rendering is a pure function of the recorded spec; readExportSource alone asks the engine.
-import YAML from 'yaml';
+import { createRequire } from 'node:module';
+import type * as YAML from 'yaml';
 import { DEFAULT_NAT_IMAGE, DEFAULT_SANDBOX_IMAGE, packageVersion } from '../../package-info.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
 import { DNAT_SYSCTLS, natRuleSet } from '../modes/dnat.ts';
@@ -18,6 +19,11 @@ import { requirePod, type ObservedPod } from '../state/observe.ts';
 import { replicaConfig } from '../ops/replicas.ts';
 import { formatPort, type PortMapping, isDnat } from '../model/spec.ts';
 import { modeOf } from '../modes/index.ts';
+
+// yaml takes about 20 ms to load and only `export` uses it: required on first use, so that every
+// other command starts without it.
+let yamlModule: typeof YAML | undefined;
+const yaml = (): typeof YAML => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof YAML);
 
 export const EXPORT_FORMATS = ['kubernetes', 'compose'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -94,25 +100,25 @@ function render(docs: YAML.Document[], header: string[]): string {
 /** Env values are the user's: always quoted, whatever a YAML reader might take them for. */
 function quoteEnvValues(doc: YAML.Document, path: Array<string | number>, kind: 'list' | 'map'): void {
   const node = doc.getIn(path, true);
-  if (!YAML.isSeq(node) && !YAML.isMap(node)) return;
+  if (!yaml().isSeq(node) && !yaml().isMap(node)) return;
   for (const item of node.items) {
-    const scalar = kind === 'list' ? (YAML.isMap(item) ? item.get('value', true) : undefined) : (item as YAML.Pair<unknown, unknown>).value;
-    if (YAML.isScalar(scalar)) scalar.type = 'QUOTE_DOUBLE';
+    const scalar = kind === 'list' ? (yaml().isMap(item) ? item.get('value', true) : undefined) : (item as YAML.Pair<unknown, unknown>).value;
+    if (yaml().isScalar(scalar)) scalar.type = 'QUOTE_DOUBLE';
   }
 }
 
 /** A comment on the line(s) above `key` in the map at `path`. */
 function commentKey(doc: YAML.Document, path: Array<string | number>, key: string, text: string): void {
   const map = doc.getIn(path, true);
-  if (!YAML.isMap(map)) return;
-  const pair = map.items.find((p) => YAML.isScalar(p.key) && p.key.value === key);
-  if (pair && YAML.isScalar(pair.key)) pair.key.commentBefore = text.split('\n').map((line) => ` ${line}`).join('\n');
+  if (!yaml().isMap(map)) return;
+  const pair = map.items.find((p) => yaml().isScalar(p.key) && p.key.value === key);
+  if (pair && yaml().isScalar(pair.key)) pair.key.commentBefore = text.split('\n').map((line) => ` ${line}`).join('\n');
 }
 
 // YAML 1.1, as Kubernetes (go-yaml) and docker-compose (PyYAML) read it: values such as `yes`,
 // `on` or `2024-01-01` get quoted, so they stay strings. No anchors: the labels appear in several
 // places and each must read as plain YAML.
-const yamlDoc = (value: unknown): YAML.Document => new YAML.Document(value, { version: '1.1', aliasDuplicateObjects: false });
+const yamlDoc = (value: unknown): YAML.Document => new (yaml().Document)(value, { version: '1.1', aliasDuplicateObjects: false });
 
 // ---------------------------------------------------------------------------------------------
 // Kubernetes
@@ -419,7 +425,7 @@ export function composeYaml(source: ExportSource): string {
   if (isDnat(source.spec)) {
     // One rule a line, as iptables-restore reads them (a quoted scalar would fold them).
     const rules = doc.getIn(['services', COMPOSE_NAT, 'environment', 'RULES'], true);
-    if (YAML.isScalar(rules)) rules.type = 'BLOCK_LITERAL';
+    if (yaml().isScalar(rules)) rules.type = 'BLOCK_LITERAL';
     return render(
       [doc],
       [
