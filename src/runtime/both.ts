@@ -33,6 +33,7 @@ export function bothRuntimes(engine: Runtime, processes: ProcessRuntime): Runtim
     events: (labels, signal) => engine.events(labels, signal),
     lastExitCode: (id) => pick(id).lastExitCode?.(id) ?? Promise.resolve(undefined),
     listensOn: (id, port) => pick(id).listensOn?.(id, port) ?? Promise.resolve(undefined),
+    countListeners: (id, port) => pick(id).countListeners?.(id, port) ?? Promise.resolve(undefined),
     parts: () => [engine, processes],
     async listContainers(labels): Promise<ContainerSummary[]> {
       const local = await processes.listContainers(labels);

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, PodError } from '../errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
 import { loadDockerode } from './dockerode.ts';
-import { effectiveUid, treeListensOn } from './proc-net.ts';
+import { countListening, effectiveUid, treeListensOn } from './proc-net.ts';
 import type {
   BuildOptions,
   ContainerConfig,
@@ -80,6 +80,8 @@ export class DockerRuntime implements Runtime {
   readonly endpoint: string;
   private readonly docker: Docker;
   private kind: Promise<EngineKind> | undefined;
+  /** Sandboxes' pids with their network namespaces, for countListeners. */
+  private readonly sandboxPids = new Map<string, { pid: number; netns: string }>();
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.endpoint = describeEndpoint(env);
@@ -507,6 +509,27 @@ export class DockerRuntime implements Runtime {
     const s = await this.containerStatus(id);
     // Every address in the pod's namespace counts, as for `/pause --listeners`.
     return s.state === 'running' ? treeListensOn(s.pid, port) : false;
+  }
+
+  /**
+   * Readiness polls this every few ms, so the sandbox's pid is inspected once and kept with its
+   * network namespace: a pid that no longer has that namespace (the sandbox restarted, the pid was
+   * reused) is inspected again.
+   */
+  async countListeners(sandboxId: string, port: number): Promise<number | undefined> {
+    if (!this.local()) return undefined;
+    let known = this.sandboxPids.get(sandboxId);
+    if (!known || this.netnsOf(known.pid) !== known.netns) {
+      this.sandboxPids.delete(sandboxId);
+      const s = await this.containerStatus(sandboxId).catch(() => undefined);
+      // No namespace link: not running, or not root (the link is only readable with ptrace rights).
+      if (s?.state !== 'running' || !s.netns) return undefined;
+      known = { pid: s.pid, netns: s.netns };
+      this.sandboxPids.set(sandboxId, known);
+    }
+    const n = countListening(port, known.pid);
+    // Read from the namespace we meant only if the pid still has it after the read.
+    return n !== undefined && this.netnsOf(known.pid) === known.netns ? n : undefined;
   }
 
   /** A local socket's pids are this host's; a remote engine's would name unrelated processes here. */

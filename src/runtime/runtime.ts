@@ -187,6 +187,14 @@ export interface Runtime {
    */
   listensOn?(id: string, port: number): Promise<boolean | undefined>;
 
+  /**
+   * Optional: the LISTEN sockets on `port` in the sandbox's network namespace, counted as its
+   * `/pause --listeners PORT` counts them but read from this host's /proc, without an exec (which
+   * costs 60-100 ms); undefined when this runtime cannot read them (a remote engine, not root, the
+   * sandbox not running): then readiness execs the pause program.
+   */
+  countListeners?(sandboxId: string, port: number): Promise<number | undefined>;
+
   // Optional members: what a pod with its own network per replica (create --mode dnat) needs.
   // An engine without them runs only the default (SO_REUSEPORT) pods.
 
