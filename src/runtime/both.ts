@@ -18,7 +18,7 @@ export function bothRuntimes(engine: Runtime, processes: ProcessRuntime): Runtim
     imageExists: (ref) => engine.imageExists(ref),
     pullImage: (ref, onProgress) => engine.pullImage(ref, onProgress),
     buildImage: (options) => engine.buildImage(options),
-    runPodSandbox: (config) => engine.runPodSandbox(config),
+    runPodSandbox: (config, whileStarting) => engine.runPodSandbox(config, whileStarting),
     stopPodSandbox: (id, t) => pick(id).stopPodSandbox(id, t),
     removePodSandbox: (id) => pick(id).removePodSandbox(id),
     createContainer: (sandboxId, config) => pick(sandboxId).createContainer(sandboxId, config),

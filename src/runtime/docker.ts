@@ -197,7 +197,7 @@ export class DockerRuntime implements Runtime {
     });
   }
 
-  async runPodSandbox(config: SandboxConfig): Promise<string> {
+  async runPodSandbox(config: SandboxConfig, whileStarting?: (id: string) => Promise<void>): Promise<string> {
     const exposed: Record<string, object> = {};
     const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
     for (const p of config.ports) {
@@ -225,13 +225,25 @@ export class DockerRuntime implements Runtime {
         },
       }),
     );
+    // Its outcome is caught at once: a failure while the start is awaited is no unhandled rejection.
+    const early = whileStarting?.(container.id).then(
+      () => ({ failed: false as const }),
+      (error: unknown) => ({ failed: true as const, error }),
+    );
     try {
       await this.call(`starting sandbox ${config.name}`, () => container.start());
     } catch (err) {
+      // What whileStarting made joins this sandbox: the caller removes it, then the sandbox.
+      if (early) {
+        await early;
+        throw err;
+      }
       // CRI's RunPodSandbox is all or nothing: a sandbox that cannot start is not left Created.
       await this.removeContainer(container.id).catch(() => undefined);
       throw err;
     }
+    const made = await early;
+    if (made?.failed) throw made.error;
     return container.id;
   }
 
