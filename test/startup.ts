@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import t from 'tap';
 import { loadDockerode } from '../src/runtime/dockerode.ts';
-import { cliPath } from './helpers/cli.ts';
-import { engineUnavailable } from './helpers/docker.ts';
+import { cli, cliPath } from './helpers/cli.ts';
+import { engineUnavailable, version } from './helpers/docker.ts';
 
 const require = createRequire(import.meta.url);
 // The packages whose loading is measured, by the file Node would load for each.
@@ -48,6 +48,14 @@ t.test('--version and --help load no engine client and no yaml', async (t) => {
     const r = await loadedBy(args);
     t.equal(r.code, 0, `${args.join(' ')} exits 0`);
     t.same(r.loaded, [], `${args.join(' ')} loads none of ${Object.keys(HEAVY).join(', ')}`);
+  }
+});
+
+t.test("--version's short way prints what commander prints", async (t) => {
+  // `--debug --version` is not the short way: commander answers it.
+  for (const args of [['--version'], ['-V'], ['--debug', '--version']]) {
+    const r = await cli(args);
+    t.same({ code: r.code, stdout: r.stdout, stderr: r.stderr }, { code: 0, stdout: `${version}\n`, stderr: '' }, args.join(' '));
   }
 });
 
