@@ -110,10 +110,18 @@ export class DockerRuntime implements Runtime {
   }
 
   async info(): Promise<EngineInfo> {
-    const v = await this.call('asking the engine for its version', () => this.docker.version());
-    const engine = engineOf(v);
-    this.kind ??= Promise.resolve(engine);
-    return { engine, version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint, arch: v.Arch };
+    const asked = this.call('asking the engine for its version', () => this.docker.version());
+    // Remembered while the answer is on its way: a call made meanwhile (create asks whether the
+    // pod exists at the same time) waits for this answer instead of asking again.
+    if (!this.kind) {
+      this.kind = asked.then(engineOf, (err: unknown) => {
+        this.kind = undefined;
+        throw err;
+      });
+      this.kind.catch(() => undefined); // the error is this call's to report
+    }
+    const v = await asked;
+    return { engine: engineOf(v), version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint, arch: v.Arch };
   }
 
   /**

@@ -63,8 +63,8 @@ function warnUnmetSysctls(ctx: PodContext, hostNamespace: boolean): void {
 
 export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateOptions): Promise<CreateResult> {
   const started = Date.now();
-  await ctx.runtime.info(); // "engine down" before anything else
-  const existing = await observePod(ctx.runtime, spec.name);
+  // Asked at once: "engine down" still comes first (either call says it), "exists" next.
+  const [, existing] = await Promise.all([ctx.runtime.info(), observePod(ctx.runtime, spec.name)]);
   if (existing) throw podExists(existing);
 
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
