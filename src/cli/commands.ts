@@ -7,7 +7,7 @@ import type { PodContext } from '../pod/context.ts';
 import { createPod } from '../pod/verbs/create.ts';
 import { ExitCode, PodError, usageError } from '../errors.ts';
 import { modeOf } from '../pod/modes/index.ts';
-import { EXPORT_FORMATS, exportPod, parseExportFormat, readExportSource } from '../pod/verbs/export.ts';
+import { EXPORT_FORMATS, parseExportFormat } from '../pod/export/formats.ts';
 import { podLogs } from '../pod/verbs/logs.ts';
 import { removePod } from '../pod/verbs/remove.ts';
 import { repairPod } from '../pod/verbs/repair.ts';
@@ -245,6 +245,8 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const format = parseExportFormat(o['format']);
       const ctx = context(cmd);
+      // The renderers load yaml (about 20 ms): only export pays for it.
+      const { exportPod, readExportSource } = await import('../pod/verbs/export.ts');
       const text = exportPod(await readExportSource(ctx.runtime, parsePodName(rawName), format), format);
       const file = o['output'];
       if (file === undefined) return io.out(text);

@@ -35,6 +35,63 @@ export function replicaConfig(pod: string, n: number, spec: StoredSpec, version:
   return config;
 }
 
+/** Creates (does not start) replicas `numbers` in the sandbox's namespace; each one made is recorded in `undo`. */
+async function createReplicas(ctx: PodContext, pod: string, spec: StoredSpec, sandboxId: string, numbers: number[], undo: Undo): Promise<StartedReplica[]> {
+  const results = await Promise.allSettled(
+    numbers.map(async (n) => {
+      const config = replicaConfig(pod, n, spec, ctx.version);
+      let id: string;
+      try {
+        id = await ctx.runtime.createContainer(sandboxId, config);
+      } catch (err) {
+        if (statusOf((err as { cause?: unknown }).cause) === 409) throw await nameConflict(ctx.runtime, config.name, err);
+        throw err;
+      }
+      undo.replica(id);
+      return { n, id, name: config.name };
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<StartedReplica>).value);
+}
+
+/**
+ * create: the replicas are created while the sandbox starts (a container can join the namespace
+ * of one that exists but does not run yet) and started once it runs: the creates then cost no
+ * time of their own (about 30 ms for 3 replicas, 100+ ms for 10 here). Hand `whileStarting` to
+ * runSandbox, then `start()`.
+ */
+export function earlyReplicas(ctx: PodContext, pod: string, spec: StoredSpec, numbers: number[], undo: Undo) {
+  let sandbox: string | undefined;
+  let made: Promise<StartedReplica[]> | undefined;
+  return {
+    async whileStarting(sandboxId: string): Promise<void> {
+      undo.sandboxMade(sandboxId);
+      sandbox = sandboxId;
+      made = createReplicas(ctx, pod, spec, sandboxId, numbers, undo);
+      await made;
+    },
+    /** The sandbox did not start: its replicas go, then it (Podman refuses the other order). */
+    async discard(): Promise<void> {
+      await made?.catch(() => undefined);
+      await Promise.allSettled(numbers.map((n) => ctx.runtime.removeContainer(replicaName(pod, n))));
+      if (sandbox) await ctx.runtime.removeContainer(sandbox).catch(() => undefined);
+      made = undefined;
+      sandbox = undefined;
+    },
+    /** Starts the replicas created for the sandbox that runs now. */
+    async start(): Promise<StartedReplica[]> {
+      if (!made) throw new Error('earlyReplicas: start() before the sandbox was made');
+      const replicas = await made;
+      await Promise.all(replicas.map((r) => ctx.runtime.startContainer(r.id)));
+      return replicas;
+    },
+  };
+}
+
+export type EarlyReplicas = ReturnType<typeof earlyReplicas>;
+
 /** Creates and starts replicas `numbers` in the sandbox's namespace; each one made is recorded in `undo`. */
 export async function startReplicas(
   ctx: PodContext,
