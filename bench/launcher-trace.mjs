@@ -35,17 +35,17 @@ const [name, port, n] = [process.argv[2], process.argv[3], Number(process.argv[4
 const calls = [];
 let t0 = 0;
 const runtime = new DockerRuntime();
-// Every public engine call (not the private `call` wrapper they all go through).
+// Every engine call (not the private `call` wrapper they all go through). A method that answers
+// without a promise (a private helper such as `local`) is no engine call: it is passed through
+// untimed and stays synchronous, as its callers expect.
 const methods = Object.getOwnPropertyNames(DockerRuntime.prototype).filter((m) => m !== 'constructor' && m !== 'call' && typeof runtime[m] === 'function');
 for (const method of methods) {
   const original = runtime[method].bind(runtime);
-  runtime[method] = async (...args) => {
+  runtime[method] = (...args) => {
     const start = performance.now() - t0;
-    try {
-      return await original(...args);
-    } finally {
-      calls.push({ method, start: Math.round(start), end: Math.round(performance.now() - t0) });
-    }
+    const result = original(...args);
+    if (!(result instanceof Promise)) return result;
+    return result.finally(() => calls.push({ method, start: Math.round(start), end: Math.round(performance.now() - t0) }));
   };
 }
 const ctx = { runtime, version: packageVersion, progress: () => {}, warn: () => {} };

@@ -12,6 +12,12 @@
 //   MESSAGE_FILE         read once at start; its first line is the MESSAGE (a mounted config file)
 //   UPSTREAM             an http:// URL: GET /upstream fetches it and answers "Hello from web-1 via
 //                        <its answer>" (502 when it fails), to show a replica reaching a backend by name
+//   HEALTHY_AFTER_MS     a self-check for a health check: N ms after it listens, the server writes
+//                        HEALTHY_FILE (default /tmp/healthy), so that `--health-cmd 'test -f /tmp/healthy'`
+//                        passes only then (a stand-in for an app's warm-up). The file is the process's
+//                        own, in its own filesystem: unlike a request to 127.0.0.1:$PORT, which any
+//                        replica sharing the port may answer, it says this replica is ready. Removed
+//                        at start (a restarted container keeps its files). Unset: no file.
 //   TEST_SLOW_PATH=1     test-only: GET /slow?ms=N answers after N ms (at most 60000), so that tests
 //                        can hold a request in flight across a SIGTERM. Off by default.
 //
@@ -19,7 +25,7 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from '../src/index.ts';
 import { installGracefulShutdown } from './graceful-shutdown.ts';
 
@@ -32,6 +38,8 @@ interface Config {
   shutdownTimeoutMs: number;
   slowPath: boolean;
   reusePort: boolean;
+  healthyAfterMs: number | undefined;
+  healthyFile: string;
 }
 
 class ConfigError extends Error {}
@@ -70,6 +78,8 @@ function readConfig(env: NodeJS.ProcessEnv): Config {
     shutdownTimeoutMs: intFromEnv('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, 10_000, 2 ** 31 - 1),
     slowPath: env.TEST_SLOW_PATH === '1',
     reusePort: intFromEnv('REUSEPORT', env.REUSEPORT, 1, 1) === 1,
+    healthyAfterMs: env.HEALTHY_AFTER_MS ? intFromEnv('HEALTHY_AFTER_MS', env.HEALTHY_AFTER_MS, 0, 2 ** 31 - 1) : undefined,
+    healthyFile: env.HEALTHY_FILE || '/tmp/healthy',
   };
 }
 
@@ -119,6 +129,9 @@ async function main(): Promise<void> {
     else reply(res);
   };
 
+  // A file left by this container's previous run must not pass its check before this run listens.
+  if (config.healthyAfterMs !== undefined) rmSync(config.healthyFile, { force: true });
+
   let server: http.Server;
   let how: string;
   try {
@@ -139,6 +152,13 @@ async function main(): Promise<void> {
   const { address, family, port } = server.address() as net.AddressInfo;
   const where = family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
   console.log(`${config.instance} listening on ${where} (${how}, pid ${process.pid})`);
+  if (config.healthyAfterMs !== undefined) {
+    const { healthyFile } = config;
+    setTimeout(() => {
+      writeFileSync(healthyFile, `${config.instance}\n`);
+      console.log(`${config.instance} healthy: wrote ${healthyFile}`);
+    }, config.healthyAfterMs).unref();
+  }
 }
 
 await main();

@@ -59,8 +59,9 @@ t.test('create, scale, ps/ls, logs, rm', async (t) => {
     const rows = JSON.parse(ps.stdout).replicas as Array<{ name: string; state: string; restarts: number }>;
     t.same(rows.map((r) => [r.name, r.state, r.restarts]), [1, 2, 3].map((n) => [`${POD}-${n}`, 'running', 0]));
     const psText = await cli(['ps', POD]);
-    t.match(psText.stdout, /^NAME\s+STATE\s+RESTARTS\s+UPTIME\s+IMAGE\n/);
+    t.match(psText.stdout, /^NAME\s+STATE\s+HEALTH\s+RESTARTS\s+UPTIME\s+IMAGE\n/);
     t.equal(psText.stdout.trim().split('\n').length, 4, 'a header and 3 rows');
+    t.same(psText.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[2]), ['-', '-', '-'], 'HEALTH: "-" for replicas without a health check');
     const ls = await cli(['ls', '--json']);
     const mine = (JSON.parse(ls.stdout) as Array<{ name: string }>).find((p) => p.name === POD);
     t.match(mine, { name: POD, ready: 3, desired: 3, state: 'running', ports: [`127.0.0.1:${port}:8080`] });

@@ -2,7 +2,8 @@
 // which of them serve a pod published on one address.
 import * as net from 'node:net';
 import t from 'tap';
-import { addressBytes, listeners, serves, treeListensOn } from '../src/runtime/proc-net.ts';
+import { addressBytes, countListening, listeners, serves, treeListensOn } from '../src/runtime/proc-net.ts';
+import { loadAddon } from '../src/listener/addon.ts';
 import { freePort } from './helpers/http-client.ts';
 
 function listen(host: string, port: number): Promise<net.Server> {
@@ -36,4 +37,28 @@ t.test("this process's listeners, and which serve a pod's address", async (t) =>
   t.teardown(() => wildcard.close());
   const [any] = listeners((wildcard.address() as net.AddressInfo).port);
   t.ok(any && serves(any, '127.0.0.1') && serves(any, undefined), '0.0.0.0 serves every address');
+});
+
+t.test("countListening counts a namespace's listeners on a port as /pause --listeners does", async (t) => {
+  const port = await freePort();
+  const before = countListening(port, process.pid);
+  t.equal(before, 0, 'none yet');
+  const servers = [await listen('127.0.0.3', port), await listen('::1', port)];
+  t.teardown(() => servers.forEach((s) => s.close()));
+  t.equal(countListening(port, process.pid), 2, 'tcp and tcp6 both counted, whatever the address');
+  t.equal(countListening(port + 1 > 65535 ? port - 1 : port + 1, process.pid), 0, 'another port: none');
+  t.equal(countListening(port, 0), undefined, 'no such pid: unknown, not zero');
+  t.equal(countListening(port, 2 ** 22 + 1), undefined, 'a pid that is not running: unknown, not zero');
+});
+
+t.test("the addon's sock_diag count equals what /proc/<pid>/net/tcp{,6} list", async (t) => {
+  const { binding, error } = loadAddon();
+  if (!binding) return t.fail(`the addon does not load: ${error.message}`);
+  t.type(binding.countListeners, 'function', 'the built addon has countListeners');
+  const port = await freePort();
+  const servers = [await listen('127.0.0.3', port), await listen('::1', port), await listen('0.0.0.0', port).catch(() => undefined)].filter((s) => s !== undefined);
+  t.teardown(() => servers.forEach((s) => s.close()));
+  t.equal(binding.countListeners!(process.pid, port), listeners(port, process.pid).length, 'the same count as /proc');
+  t.equal(binding.countListeners!(process.pid, port), servers.length, 'one per listening socket');
+  t.throws(() => binding.countListeners!(2 ** 22 + 1, port), { code: 'ENOENT', syscall: 'open' }, 'no such process: ENOENT');
 });

@@ -8,7 +8,7 @@ import { createPod } from '../pod/verbs/create.ts';
 import { execInPod } from '../pod/verbs/exec.ts';
 import { ExitCode, PodError, usageError } from '../errors.ts';
 import { modeOf } from '../pod/modes/index.ts';
-import { EXPORT_FORMATS, exportPod, parseExportFormat, readExportSource } from '../pod/verbs/export.ts';
+import { EXPORT_FORMATS, parseExportFormat } from '../pod/export/formats.ts';
 import { podLogs } from '../pod/verbs/logs.ts';
 import { removePod } from '../pod/verbs/remove.ts';
 import { repairPod } from '../pod/verbs/repair.ts';
@@ -106,13 +106,20 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
 
   program
     .command('ps')
-    .description("list a pod's replicas: state, restarts, uptime")
+    .description("list a pod's replicas: state, health check, restarts, uptime")
     .argument('<name>', 'pod name')
     .option('--json', 'print as JSON')
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const { pod, replicas } = await podProcesses(context(cmd), parsePodName(rawName));
       if (o['json']) return json(io, { pod, replicas });
-      io.out(table(['NAME', 'STATE', 'RESTARTS', 'UPTIME', 'IMAGE'], replicas.map((r) => [r.name, r.health === 'ok' || r.health === 'down' ? r.state : `${r.state} (${r.health})`, String(r.restarts), duration(r.uptimeSeconds), r.image])));
+      // HEALTH is the health check's word; STATE's parenthesis says what else is wrong (stranded, ...).
+      const trouble = (r: (typeof replicas)[number]): boolean => r.health !== 'ok' && r.health !== 'down' && r.health !== 'unhealthy';
+      io.out(
+        table(
+          ['NAME', 'STATE', 'HEALTH', 'RESTARTS', 'UPTIME', 'IMAGE'],
+          replicas.map((r) => [r.name, trouble(r) ? `${r.state} (${r.health})` : r.state, r.healthCheck ?? '-', String(r.restarts), duration(r.uptimeSeconds), r.image]),
+        ),
+      );
       if (pod.rules) io.out(`mode dnat: NAT rules in the sandbox's namespace:\n${pod.rules.map((l) => `  ${l}`).join('\n')}`);
       if (pod.state !== 'running') io.err(podStateNote(pod));
     });
@@ -250,6 +257,8 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const format = parseExportFormat(o['format']);
       const ctx = context(cmd);
+      // The renderers load yaml (about 20 ms): only export pays for it.
+      const { exportPod, readExportSource } = await import('../pod/verbs/export.ts');
       const text = exportPod(await readExportSource(ctx.runtime, parsePodName(rawName), format), format);
       const file = o['output'];
       if (file === undefined) return io.out(text);

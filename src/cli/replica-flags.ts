@@ -43,7 +43,10 @@ export function addReplicaFlags(command: Command): Command {
     .option('-l, --label <key=value>', 'label every replica (repeatable)', collect)
     .option('--add-host <host:ip>', 'add a line to /etc/hosts (the pod\'s network namespace; repeatable)', collect)
     .option('--dns <ip>', "a DNS server for the pod's network namespace (repeatable)", collect)
-    .option('--health-cmd <command>', 'command (sh -c) that exits 0 when a replica is healthy')
+    .option(
+      '--health-cmd <command>',
+      "command (sh -c) that exits 0 when a replica is healthy; it must check the replica itself (a file, a unix socket): the replicas share the port, so 127.0.0.1:$PORT may be answered by a sibling (not so in --mode dnat)",
+    )
     .option('--health-interval <duration>', 'time between health checks, e.g. 5s')
     .option('--health-timeout <duration>', 'time one check may take, e.g. 3s')
     .option('--health-retries <n>', 'failures in a row that make a replica unhealthy')

@@ -11,6 +11,13 @@ export interface NativeBinding {
    * errors (code, errno, syscall, address, port) and never leaks the fd on failure.
    */
   openListener(host: string, port: number, backlog: number, ipv6Only: boolean): { fd: number; port: number };
+  /**
+   * TCP sockets listening on `port` (IPv4 and IPv6) in the network namespace of process `pid`,
+   * through sock_diag netlink (microseconds, where /proc/<pid>/net/tcp{,6} walk every connection
+   * of the host). Throws Node-shaped errors: ENOENT (no such process), EPERM (not root). Optional:
+   * a binary built before it lacks it.
+   */
+  countListeners?(pid: number, port: number): number;
 }
 
 export type AddonState =

@@ -18,7 +18,7 @@ export function bothRuntimes(engine: Runtime, processes: ProcessRuntime): Runtim
     imageExists: (ref) => engine.imageExists(ref),
     pullImage: (ref, onProgress) => engine.pullImage(ref, onProgress),
     buildImage: (options) => engine.buildImage(options),
-    runPodSandbox: (config) => engine.runPodSandbox(config),
+    runPodSandbox: (config, whileStarting) => engine.runPodSandbox(config, whileStarting),
     stopPodSandbox: (id, t) => pick(id).stopPodSandbox(id, t),
     removePodSandbox: (id) => pick(id).removePodSandbox(id),
     createContainer: (sandboxId, config) => pick(sandboxId).createContainer(sandboxId, config),
@@ -34,6 +34,7 @@ export function bothRuntimes(engine: Runtime, processes: ProcessRuntime): Runtim
     events: (labels, signal) => engine.events(labels, signal),
     lastExitCode: (id) => pick(id).lastExitCode?.(id) ?? Promise.resolve(undefined),
     listensOn: (id, port) => pick(id).listensOn?.(id, port) ?? Promise.resolve(undefined),
+    countListeners: (id, port) => pick(id).countListeners?.(id, port) ?? Promise.resolve(undefined),
     parts: () => [engine, processes],
     async listContainers(labels): Promise<ContainerSummary[]> {
       const local = await processes.listContainers(labels);

@@ -1,14 +1,16 @@
 // The Docker Engine API through dockerode. Podman's Docker-compatible API (`podman system service`)
 // speaks it too; where Podman answers differently, this file adapts, so that pod logic never asks
 // which engine it talks to (see the Podman notes at `engineKind`).
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { createInterface } from 'node:readline';
 import { readlinkSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, PodError } from '../errors.ts';
 import { engineMessage, isUnreachable, statusOf, unreachable } from './docker-errors.ts';
-import { effectiveUid, treeListensOn } from './proc-net.ts';
+import { healthOf, type InspectHealth } from './docker-health.ts';
+import { loadDockerode } from './dockerode.ts';
+import { countListening, effectiveUid, treeListensOn } from './proc-net.ts';
 import type {
   BuildOptions,
   ContainerConfig,
@@ -84,10 +86,15 @@ export class DockerRuntime implements Runtime {
   readonly endpoint: string;
   private readonly docker: Docker;
   private kind: Promise<EngineKind> | undefined;
+  /** Sandboxes' pids with their network namespaces, for countListeners. */
+  private readonly sandboxPids = new Map<string, { pid: number; netns: string }>();
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.endpoint = describeEndpoint(env);
     const host = env['DOCKER_HOST'] ?? '';
+    // Loaded here, not at import: commands that never reach an engine (--help, --version,
+    // --runtime process) do not pay for dockerode.
+    const Docker = loadDockerode();
     try {
       // A unix socket is taken from `env` (the CLI's --engine-socket puts one there); for anything
       // else docker-modem reads DOCKER_HOST (tcp://, ssh://) from process.env itself.
@@ -109,10 +116,18 @@ export class DockerRuntime implements Runtime {
   }
 
   async info(): Promise<EngineInfo> {
-    const v = await this.call('asking the engine for its version', () => this.docker.version());
-    const engine = engineOf(v);
-    this.kind ??= Promise.resolve(engine);
-    return { engine, version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint, arch: v.Arch };
+    const asked = this.call('asking the engine for its version', () => this.docker.version());
+    // Remembered while the answer is on its way: a call made meanwhile (create asks whether the
+    // pod exists at the same time) waits for this answer instead of asking again.
+    if (!this.kind) {
+      this.kind = asked.then(engineOf, (err: unknown) => {
+        this.kind = undefined;
+        throw err;
+      });
+      this.kind.catch(() => undefined); // the error is this call's to report
+    }
+    const v = await asked;
+    return { engine: engineOf(v), version: v.Version, apiVersion: v.ApiVersion, endpoint: this.endpoint, arch: v.Arch };
   }
 
   /**
@@ -196,7 +211,7 @@ export class DockerRuntime implements Runtime {
     });
   }
 
-  async runPodSandbox(config: SandboxConfig): Promise<string> {
+  async runPodSandbox(config: SandboxConfig, whileStarting?: (id: string) => Promise<void>): Promise<string> {
     const exposed: Record<string, object> = {};
     const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
     for (const p of config.ports) {
@@ -225,14 +240,26 @@ export class DockerRuntime implements Runtime {
         },
       }),
     );
+    // Its outcome is caught at once: a failure while the start is awaited is no unhandled rejection.
+    const early = whileStarting?.(container.id).then(
+      () => ({ failed: false as const }),
+      (error: unknown) => ({ failed: true as const, error }),
+    );
     try {
       await this.joinNetworks(container.id, config.name, config.namespaceOptions?.networks);
       await this.call(`starting sandbox ${config.name}`, () => container.start());
     } catch (err) {
+      // What whileStarting made joins this sandbox: the caller removes it, then the sandbox.
+      if (early) {
+        await early;
+        throw err;
+      }
       // CRI's RunPodSandbox is all or nothing: a sandbox that cannot start is not left Created.
       await this.removeContainer(container.id).catch(() => undefined);
       throw err;
     }
+    const made = await early;
+    if (made?.failed) throw made.error;
     return container.id;
   }
 
@@ -526,11 +553,8 @@ export class DockerRuntime implements Runtime {
     const finishedAt = toDate(c.State.FinishedAt);
     if (startedAt) status.startedAt = startedAt;
     if (finishedAt) status.finishedAt = finishedAt;
-    const health = (c.State as { Health?: { Status?: string; FailingStreak?: number } }).Health;
-    // Podman says "" where Docker says "none" (no check); both say starting, healthy, unhealthy.
-    if (health?.Status === 'starting' || health?.Status === 'healthy' || health?.Status === 'unhealthy') {
-      status.health = { status: health.Status, failingStreak: health.FailingStreak ?? 0 };
-    }
+    const health = healthOf((c.State as { Health?: InspectHealth }).Health, engine);
+    if (health) status.health = health;
     // A restarting container still carries the code it died with; a running one has 0 there.
     if (c.State.Status === 'exited' || c.State.Status === 'dead' || c.State.Status === 'restarting') status.exitCode = c.State.ExitCode;
     const netns = status.state === 'running' ? this.netnsOf(status.pid) : undefined;
@@ -545,6 +569,27 @@ export class DockerRuntime implements Runtime {
     const s = await this.containerStatus(id);
     // Every address in the pod's namespace counts, as for `/pause --listeners`.
     return s.state === 'running' ? treeListensOn(s.pid, port) : false;
+  }
+
+  /**
+   * Readiness polls this every few ms, so the sandbox's pid is inspected once and kept with its
+   * network namespace: a pid that no longer has that namespace (the sandbox restarted, the pid was
+   * reused) is inspected again.
+   */
+  async countListeners(sandboxId: string, port: number): Promise<number | undefined> {
+    if (!this.local()) return undefined;
+    let known = this.sandboxPids.get(sandboxId);
+    if (!known || this.netnsOf(known.pid) !== known.netns) {
+      this.sandboxPids.delete(sandboxId);
+      const s = await this.containerStatus(sandboxId).catch(() => undefined);
+      // No namespace link: not running, or not root (the link is only readable with ptrace rights).
+      if (s?.state !== 'running' || !s.netns) return undefined;
+      known = { pid: s.pid, netns: s.netns };
+      this.sandboxPids.set(sandboxId, known);
+    }
+    const n = countListening(port, known.pid);
+    // Read from the namespace we meant only if the pid still has it after the read.
+    return n !== undefined && this.netnsOf(known.pid) === known.netns ? n : undefined;
   }
 
   /** A local socket's pids are this host's; a remote engine's would name unrelated processes here. */

@@ -129,7 +129,7 @@ export class ProcessRuntime implements Runtime {
     throw usageError('the process runtime runs commands, not images: there is nothing to build (drop --runtime process to build the example image)');
   }
 
-  async runPodSandbox(config: SandboxConfig): Promise<string> {
+  async runPodSandbox(config: SandboxConfig, whileStarting?: (id: string) => Promise<void>): Promise<string> {
     assertSamePorts(config.ports);
     const record = this.store.create({
       name: config.name,
@@ -141,6 +141,8 @@ export class ProcessRuntime implements Runtime {
       ports: config.ports,
       cwd: process.cwd(),
     });
+    // A process sandbox is only a record: nothing to start, so nothing to overlap with.
+    await whileStarting?.(record.id);
     return record.id;
   }
 

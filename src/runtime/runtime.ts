@@ -143,7 +143,13 @@ export interface ContainerStatus extends ContainerSummary {
    */
   user?: { uid?: number; configured?: string };
   /** Present when the container has a health check (its own or its image's): what the engine last concluded. */
-  health?: { status: 'starting' | 'healthy' | 'unhealthy'; failingStreak: number };
+  health?: {
+    status: 'starting' | 'healthy' | 'unhealthy';
+    failingStreak: number;
+    /** The most recent check's output (trimmed, its last 2000 characters) and exit code, once one has run. */
+    lastOutput?: string;
+    lastExitCode?: number;
+  };
 }
 
 export interface EngineInfo {
@@ -186,8 +192,15 @@ export interface Runtime {
   pullImage(ref: string, onProgress?: (line: string) => void): Promise<void>;
   buildImage(options: BuildOptions): Promise<void>;
 
-  /** Creates and starts the sandbox: the container that owns the pod's network namespace. */
-  runPodSandbox(config: SandboxConfig): Promise<string>;
+  /**
+   * Creates and starts the sandbox: the container that owns the pod's network namespace. All or
+   * nothing, unless `whileStarting` is given: it is called once with the sandbox's id as soon as
+   * the sandbox exists and runs while it starts (a replica can be created, not started, in the
+   * namespace of a sandbox that does not run yet); this resolves when both are done. Then a
+   * sandbox that fails to start is left in place, because what `whileStarting` made depends on it
+   * and must go first (Podman refuses to remove it before): removing both is the caller's.
+   */
+  runPodSandbox(config: SandboxConfig, whileStarting?: (id: string) => Promise<void>): Promise<string>;
   stopPodSandbox(id: string, timeoutS: number): Promise<void>;
   removePodSandbox(id: string): Promise<void>;
 
@@ -248,6 +261,14 @@ export interface Runtime {
    * permission, not running).
    */
   listensOn?(id: string, port: number): Promise<boolean | undefined>;
+
+  /**
+   * Optional: the LISTEN sockets on `port` in the sandbox's network namespace, counted as its
+   * `/pause --listeners PORT` counts them but read from this host's /proc, without an exec (which
+   * costs 60-100 ms); undefined when this runtime cannot read them (a remote engine, not root, the
+   * sandbox not running): then readiness execs the pause program.
+   */
+  countListeners?(sandboxId: string, port: number): Promise<number | undefined>;
 
   // Optional members: what a pod with its own network per replica (create --mode dnat) needs.
   // An engine without them runs only the default (SO_REUSEPORT) pods.

@@ -19,6 +19,17 @@ export async function monitorReplicas(ctx: PodContext, replicas: Array<{ id: str
   for (;;) {
     const statuses = await Promise.all(replicas.map((r) => ctx.runtime.containerStatus(r.id).then((s) => ({ r, s }))));
     const fallen = statuses.find(({ s }) => s.state !== 'running' || s.restartCount > 0);
+    // Healthy once is not enough either: a check that fails again within the window fails the command.
+    const sick = statuses.find(({ s }) => s.health?.status === 'unhealthy');
+    if (!fallen && sick) {
+      const logs = await lastLogLines(ctx.runtime, sick.r.id);
+      const output = sick.s.health?.lastOutput ? `; its last health check said:\n    ${sick.s.health.lastOutput.split('\n').join('\n    ')}` : '';
+      throw new PodError(
+        `replica ${sick.r.name} turned unhealthy within ${((Date.now() - listening) / 1000).toFixed(1)} s of being ready (the ${monitorMs / 1000} s --monitor window)${output}` +
+          (logs ? `\n  its last log lines:\n${logs}` : ''),
+        ExitCode.notReady,
+      );
+    }
     if (fallen) {
       const { r, s } = fallen;
       const after = ((Date.now() - listening) / 1000).toFixed(1);

@@ -57,7 +57,7 @@ export async function replaceReplicas(
   let remaining = [...outgoing].sort((a, b) => b.n - a.n); // highest numbers go first, as in scale-down
   while (remaining.length > 0) {
     const batch = remaining.slice(0, options.maxSurge);
-    const undo = new Undo(ctx.runtime);
+    const undo = new Undo(ctx.runtime, { drainS: target.stopTimeout });
     try {
       throwIfAborted(ctx.signal);
       remaining = remaining.slice(batch.length);

@@ -10,6 +10,7 @@ import { isIncomplete, observePod, type ObservedPod } from '../state/observe.ts'
 import { formatPort, type PodSpec } from '../model/spec.ts';
 import type { NamespaceOptions, SandboxConfig } from '../../runtime/runtime.ts';
 import { namespaceOptions, sandboxOwnsNamespace } from './container-options.ts';
+import type { EarlyReplicas } from './replicas.ts';
 
 /** Says what runs, not what was asked: a pod of 3 with 0 replicas left is not "3 replicas". */
 export function podExists(pod: ObservedPod): PodError {
@@ -26,7 +27,8 @@ export function podExists(pod: ObservedPod): PodError {
   );
 }
 
-export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string): Promise<string> {
+/** With `early`, the replicas are created while the sandbox starts (create); without, repair's way. */
+export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string, early?: EarlyReplicas): Promise<string> {
   const mode = modeOf(spec);
   let namespace = mode.sandboxNamespace(spec.name);
   let joined: NamespaceOptions | undefined;
@@ -45,8 +47,9 @@ export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string):
     ...(namespace ? { namespace } : {}),
     ...(joined ? { namespaceOptions: joined } : {}),
   };
+  const whileStarting = early ? (id: string) => early.whileStarting(id) : undefined;
   try {
-    return await ctx.runtime.runPodSandbox(config);
+    return await ctx.runtime.runPodSandbox(config, whileStarting);
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause ?? err;
     if (statusOf(cause) === 409) {
@@ -64,7 +67,9 @@ export async function runSandbox(ctx: PodContext, spec: PodSpec, image: string):
       // Kernels before 5.14 lack the sysctl; the pod still works, scale-down may reset a few queued connections.
       ctx.warn('this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+): scale-down may reset connections waiting in a closing listener\'s queue');
       const { 'net.ipv4.tcp_migrate_req': _, ...rest } = mode.sandboxSysctls;
-      return ctx.runtime.runPodSandbox({ ...config, sysctls: rest });
+      // The replicas made for the sandbox that failed name it: they go with it, and are made again.
+      await early?.discard();
+      return ctx.runtime.runPodSandbox({ ...config, sysctls: rest }, whileStarting);
     }
     throw err;
   }

@@ -8,9 +8,16 @@ export class Undo {
   private sandbox: string | undefined;
   private records: string[] = [];
   private network: string | undefined;
+  private readonly drainS: number | undefined;
 
-  constructor(runtime: Runtime) {
+  /**
+   * `drainS`: stop replicas gracefully (SIGTERM, up to that long) before removing them. For
+   * operations on a serving pod: a replica that listened but never got healthy has taken a share of
+   * the pod's connections, which a SIGKILL would reset; a closing listener hands them to its siblings.
+   */
+  constructor(runtime: Runtime, options: { drainS?: number } = {}) {
     this.runtime = runtime;
+    this.drainS = options.drainS;
   }
 
   replica(id: string): void {
@@ -32,6 +39,8 @@ export class Undo {
   /** Replicas first: removing a sandbox under joined replicas leaves them unrecoverable. */
   async run(): Promise<void> {
     const replicas = this.replicas.splice(0);
+    const drainS = this.drainS;
+    if (drainS !== undefined) await Promise.allSettled(replicas.map((id) => this.runtime.stopContainer(id, drainS)));
     await Promise.allSettled(replicas.map((id) => this.runtime.removeContainer(id)));
     if (this.sandbox) await this.runtime.removeContainer(this.sandbox).catch(() => undefined);
     this.sandbox = undefined;

@@ -14,9 +14,10 @@ import type { ObservedPod } from './observe.ts';
  * ok; down: not running (start it); stranded: running in a dead namespace (restart it); orphaned:
  * its sandbox is gone (re-create it); restarting: the engine's restart policy is bringing it back
  * (leave it be); crashlooping: it keeps dying shortly after each start, which no restart fixes (the
- * image or its settings must change). One notion for ls, ps, repair and supervise.
+ * image or its settings must change); unhealthy: running where it should, but its health check (its
+ * own or its image's) says unhealthy (replace it). One notion for ls, ps, repair and supervise.
  */
-export type ReplicaHealth = 'ok' | 'down' | 'stranded' | 'orphaned' | 'restarting' | 'crashlooping';
+export type ReplicaHealth = 'ok' | 'down' | 'stranded' | 'orphaned' | 'restarting' | 'crashlooping' | 'unhealthy';
 
 /** Restarts, and how recent the last start, that make a replica crash-looping rather than one that once crashed. */
 export const CRASHLOOP_RESTARTS = 2;
@@ -42,6 +43,14 @@ export interface Assessment {
 }
 
 export function replicaHealth(replica: ContainerStatus, sandbox: ContainerStatus | undefined, ownNamespace = false, now = Date.now()): ReplicaHealth {
+  const placed = placement(replica, sandbox, ownNamespace, now);
+  // Only a replica in its right place is judged by its check: a stranded one fails it for want of
+  // a network, and restarting it (not replacing it) is the cure.
+  return placed === 'ok' && replica.health?.status === 'unhealthy' ? 'unhealthy' : placed;
+}
+
+/** Whether the replica runs where it should: everything but its health check. */
+function placement(replica: ContainerStatus, sandbox: ContainerStatus | undefined, ownNamespace: boolean, now: number): Exclude<ReplicaHealth, 'unhealthy'> {
   const restarting = restartHealth(replica, now);
   // A DNAT pod's replica has its own namespace: the sandbox's restarts cannot strand it.
   if (ownNamespace) return restarting ?? (replica.state === 'running' ? 'ok' : 'down');
@@ -78,10 +87,17 @@ export function isOutdated(pod: ObservedPod, r: AssessedReplica): boolean {
   return pod.spec !== undefined && r.status.labels[LABEL.specHash] !== specHash(pod.spec);
 }
 
-/** True when repair has something to do (a replica the engine is restarting is not: it is at it). */
-export function needsRepair(pod: ObservedPod, a: Assessment): boolean {
+/** Replicas whose health check says unhealthy: repair replaces them (supervise with a back-off). */
+export const unhealthyReplicas = (a: Assessment): AssessedReplica[] => a.replicas.filter((r) => r.health === 'unhealthy');
+
+/**
+ * True when repair has something to do (a replica the engine is restarting is not: it is at it).
+ * `replaceUnhealthy: false`: an unhealthy replica alone is not (supervise, while it backs off).
+ */
+export function needsRepair(pod: ObservedPod, a: Assessment, options: { replaceUnhealthy?: boolean } = {}): boolean {
   if (!a.sandbox || a.sandbox.state !== 'running' || pod.replicas.length !== pod.desired) return true;
-  return a.replicas.some((r) => (r.health !== 'ok' && r.health !== 'restarting' && r.health !== 'crashlooping') || isOutdated(pod, r)) || pod.records.some(isLegacyRecord(pod));
+  const leftAlone = (r: AssessedReplica): boolean => r.health === 'ok' || r.health === 'restarting' || r.health === 'crashlooping' || (r.health === 'unhealthy' && options.replaceUnhealthy === false);
+  return a.replicas.some((r) => !leftAlone(r) || isOutdated(pod, r)) || pod.records.some(isLegacyRecord(pod));
 }
 
 const isLegacyRecord = (pod: ObservedPod) => (c: { name: string; labels: Record<string, string> }): boolean => c.labels[LABEL.role] === 'state' && isLegacyStateName(pod.name, c.name);

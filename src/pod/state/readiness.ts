@@ -1,6 +1,8 @@
 // A replica is ready when its listener shows up in the pod's network namespace. The sandbox's
 // pause program counts LISTEN sockets on a port (`/pause --listeners PORT`), so readiness works
-// for any replica image and any engine that can exec, and never needs a fixed sleep.
+// for any replica image and any engine that can exec, and never needs a fixed sleep. Where the
+// runtime can read that namespace's /proc/<pid>/net/tcp{,6} itself (a local engine, as root), it
+// counts the same sockets without an exec, which is cheap enough to poll every few ms.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ContainerStatus, Runtime } from '../../runtime/runtime.ts';
 import { ExitCode, PodError, throwIfAborted } from '../../errors.ts';
@@ -17,8 +19,23 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/** Polls when the runtime reads the count itself: about 0.1 ms of CPU per look. */
+const DIRECT_POLL_MS = 5;
+/** How often a direct poll also checks that no watched replica exited (each check inspects them all). */
+const EXIT_CHECK_MS = 100;
+
 /** The count, `null` when the sandbox has no way to count (not our pause), `undefined` on a passing failure. */
 export async function probeListeners(runtime: Runtime, sandboxId: string, port: number): Promise<number | null | undefined> {
+  return (await probe(runtime, sandboxId, port)).n;
+}
+
+async function probe(runtime: Runtime, sandboxId: string, port: number): Promise<{ n: number | null | undefined; direct: boolean }> {
+  const direct = await runtime.countListeners?.(sandboxId, port).catch(() => undefined);
+  if (direct !== undefined) return { n: direct, direct: true };
+  return { n: await execProbe(runtime, sandboxId, port), direct: false };
+}
+
+async function execProbe(runtime: Runtime, sandboxId: string, port: number): Promise<number | null | undefined> {
   const result = await runtime.exec(sandboxId, ['/pause', '--listeners', String(port)]).catch((err: unknown) => ({ exitCode: -1, stdout: '', stderr: String(err) }));
   if (result.exitCode === 0) {
     const n = Number.parseInt(result.stdout.trim(), 10);
@@ -98,8 +115,10 @@ async function otherUserHint(runtime: Runtime, failed: ContainerStatus, watch: W
 }
 
 export async function failIfExited(runtime: Runtime, watch: WaitOptions['watch']): Promise<void> {
-  for (const w of watch) {
-    const s = await runtime.containerStatus(w.id);
+  // Inspected all at once (readiness waits for this), then judged in order.
+  const statuses = await Promise.all(watch.map((w) => runtime.containerStatus(w.id)));
+  for (const [i, w] of watch.entries()) {
+    const s = statuses[i]!;
     if (s.state === 'exited' || s.state === 'dead' || s.state === 'restarting' || s.restartCount > 0) {
       const [logs, code] = await Promise.all([lastLogLines(runtime, w.id), s.exitCode ?? runtime.lastExitCode?.(w.id).catch(() => undefined)]);
       const users = /EADDRINUSE/.test(logs) ? await otherUserHint(runtime, s, watch).catch(() => undefined) : undefined;
@@ -151,17 +170,47 @@ async function notListening(runtime: Runtime, opts: WaitOptions, seen: number | 
 export async function waitForListeners(runtime: Runtime, opts: WaitOptions): Promise<number | undefined> {
   const deadline = Date.now() + opts.timeoutMs;
   let pause = 20;
+  let exitsChecked = 0;
+  // With direct looks, exited replicas are checked in the background: the inspections take
+  // 5-100 ms (more on a busy machine), and the looks must not wait for them.
+  const exits: { running?: Promise<void>; failed?: { error: unknown } } = {};
+  const throwIfExited = (): void => {
+    if (exits.failed) throw exits.failed.error;
+  };
   for (;;) {
-    const n = await probeListeners(runtime, opts.sandboxId, opts.port);
+    throwIfExited();
+    const { n, direct } = await probe(runtime, opts.sandboxId, opts.port);
     if (n === null) {
       await failIfExited(runtime, opts.watch);
       return undefined;
     }
     if (n !== undefined && n >= opts.count) return n;
-    await failIfExited(runtime, opts.watch);
     throwIfAborted(opts.signal);
-    if (Date.now() > deadline) throw await notListening(runtime, opts, n);
-    await delay(pause);
-    pause = Math.min(pause * 2, 250);
+    if (Date.now() > deadline) {
+      await exits.running;
+      throwIfExited();
+      await failIfExited(runtime, opts.watch);
+      throw await notListening(runtime, opts, n);
+    }
+    if (direct) {
+      // A look costs next to nothing: look often; one exit check at a time, every EXIT_CHECK_MS.
+      if (!exits.running && Date.now() - exitsChecked >= EXIT_CHECK_MS) {
+        exitsChecked = Date.now();
+        exits.running = failIfExited(runtime, opts.watch).then(
+          () => {
+            exits.running = undefined;
+          },
+          (error: unknown) => {
+            exits.failed = { error };
+          },
+        );
+      }
+      await delay(DIRECT_POLL_MS);
+    } else {
+      // Each look is an exec in the sandbox: back off.
+      await failIfExited(runtime, opts.watch);
+      await delay(pause);
+      pause = Math.min(pause * 2, 250);
+    }
   }
 }

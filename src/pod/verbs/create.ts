@@ -13,7 +13,7 @@ import { podExists, runSandbox } from '../ops/sandbox.ts';
 import { unmetHostSysctls } from '../../runtime/host-sysctls.ts';
 import { writeState } from '../state/records.ts';
 import { observePod } from '../state/observe.ts';
-import { startReplicas, waitReady, type StartedReplica } from '../ops/replicas.ts';
+import { earlyReplicas, waitReady, type StartedReplica } from '../ops/replicas.ts';
 import { formatPort, type PodMode, type PodSpec } from '../model/spec.ts';
 import { Undo } from '../ops/undo.ts';
 import { checkOptions } from '../ops/options-check.ts';
@@ -64,8 +64,8 @@ function warnUnmetSysctls(ctx: PodContext, hostNamespace: boolean): void {
 
 export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateOptions): Promise<CreateResult> {
   const started = Date.now();
-  await ctx.runtime.info(); // "engine down" before anything else
-  const existing = await observePod(ctx.runtime, spec.name);
+  // Asked at once: "engine down" still comes first (either call says it), "exists" next.
+  const [, existing] = await Promise.all([ctx.runtime.info(), observePod(ctx.runtime, spec.name)]);
   if (existing) throw podExists(existing);
 
   const sandboxImage = options.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
@@ -89,14 +89,16 @@ export async function createPod(ctx: PodContext, spec: PodSpec, options: CreateO
       const network = await mode.prepare(ctx, spec.name);
       if (network) undo.networkMade(network);
       ctx.progress(`Starting sandbox ${sandboxName(spec.name)} (ports ${spec.ports.map(formatPort).join(', ')}) ...`);
-      const sandboxId = await runSandbox(ctx, spec, sandboxImage);
+      const numbers = Array.from({ length: spec.replicas }, (_, i) => i + 1);
+      // Created while the sandbox starts (it records the sandbox in undo the moment it exists).
+      const early = earlyReplicas(ctx, spec.name, spec, numbers, undo);
+      const sandboxId = await runSandbox(ctx, spec, sandboxImage, early);
       undo.sandboxMade(sandboxId);
       await mode.afterSandbox(ctx, storedSpec(spec), sandboxId);
       throwIfAborted(ctx.signal);
 
       ctx.progress(`Starting ${spec.replicas} replica${spec.replicas === 1 ? '' : 's'} of ${spec.image} ...`);
-      const numbers = Array.from({ length: spec.replicas }, (_, i) => i + 1);
-      const replicas = await startReplicas(ctx, spec.name, spec, sandboxId, numbers, undo);
+      const replicas = await early.start();
       throwIfAborted(ctx.signal);
       await waitReady(ctx, spec, sandboxId, spec.replicas, replicas, options.waitTimeoutMs);
       await monitorReplicas(ctx, replicas, options.monitorMs ?? 0);

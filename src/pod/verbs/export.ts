@@ -15,7 +15,7 @@
 // would be, never dropped (test/export.ts checks every key of OPTION_FLAGS).
 import { DEFAULT_SANDBOX_IMAGE } from '../../package-info.ts';
 import type { Runtime } from '../../runtime/runtime.ts';
-import { ExitCode, PodError, usageError } from '../../errors.ts';
+import { ExitCode, PodError } from '../../errors.ts';
 import { networkName } from '../model/names.ts';
 import { requirePod, type ObservedPod } from '../state/observe.ts';
 import { shapeOf, type ExportSource } from '../export/shared.ts';
@@ -30,8 +30,8 @@ export { COMPOSE_NAT, COMPOSE_SANDBOX, composeModel, composeYaml, subnetAddress 
 export { kubernetesOptions } from '../export/kubernetes-options.ts';
 export { composeOptions } from '../export/compose-options.ts';
 
-export const EXPORT_FORMATS = ['kubernetes', 'compose'] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export { EXPORT_FORMATS, parseExportFormat, type ExportFormat } from '../export/formats.ts';
+import type { ExportFormat } from '../export/formats.ts';
 
 export function exportSource(pod: ObservedPod): ExportSource {
   if (!pod.spec) {
@@ -56,11 +56,6 @@ export async function readExportSource(runtime: Runtime, name: string, format: E
   return source;
 }
 
-export function parseExportFormat(raw: unknown): ExportFormat {
-  const format = String(raw ?? '');
-  if ((EXPORT_FORMATS as readonly string[]).includes(format)) return format as ExportFormat;
-  throw usageError(`--format "${format}" is not known; use ${EXPORT_FORMATS.join(' or ')}`);
-}
 
 export function exportPod(source: ExportSource, format: ExportFormat): string {
   return format === 'kubernetes' ? kubernetesYaml(source) : composeYaml(source);

@@ -6,6 +6,8 @@
 //   4. stranded replicas are restarted (they join the sandbox's current namespace), replicas joined
 //      to a sandbox that no longer exists are re-created, stopped ones are started, missing ones added;
 //   5. replicas of another spec (an interrupted rollout) are replaced with the recorded one;
+//   5b. replicas whose health check says unhealthy are replaced the same way: the new one first,
+//      healthy, then the old one stopped (supervise asks for this with a back-off);
 //   6. state records named the way 0.1.0 did are rewritten under collision-free names.
 // Replicas the engine's restart policy is restarting, or that crash-loop, are left to the engine
 // (starting them fights it) and reported: no repair fixes an image that dies. Used by `repair` and
@@ -29,6 +31,8 @@ export interface RepairResult {
   actions: string[];
   /** What repair saw and left alone: replicas the engine is restarting or that crash-loop. */
   problems: string[];
+  /** The unhealthy replicas it replaced (their names), for supervise's back-off. */
+  replacedUnhealthy: string[];
   seconds: number;
 }
 
@@ -50,7 +54,16 @@ async function ensureSandbox(ctx: PodContext, pod: ObservedPod, spec: StoredSpec
   return a.sandbox.id;
 }
 
-async function repairLocked(ctx: PodContext, name: string, waitTimeoutMs: number, started: number): Promise<RepairResult> {
+export interface RepairOptions {
+  waitTimeoutMs: number;
+  lockWaitMs?: number;
+  /** Replace replicas whose health check says unhealthy (default true; supervise backs off between them). */
+  replaceUnhealthy?: boolean;
+}
+
+async function repairLocked(ctx: PodContext, name: string, options: RepairOptions, started: number): Promise<RepairResult> {
+  const { waitTimeoutMs } = options;
+  const replaceUnhealthy = options.replaceUnhealthy !== false;
   const pod = await requirePod(ctx.runtime, name);
   const spec = pod.spec;
   if (!pod.recorded || !spec) throw unrecorded(name);
@@ -58,8 +71,9 @@ async function repairLocked(ctx: PodContext, name: string, waitTimeoutMs: number
   const a = await assessPod(ctx, pod, mode);
   const actions: string[] = [];
   const problems = beyondRepair(a).map(describeTrouble);
-  const done = (): RepairResult => ({ name, actions, problems, seconds: (Date.now() - started) / 1000 });
-  if (!needsRepair(pod, a)) {
+  const replacedUnhealthy: string[] = [];
+  const done = (): RepairResult => ({ name, actions, problems, replacedUnhealthy, seconds: (Date.now() - started) / 1000 });
+  if (!needsRepair(pod, a, { replaceUnhealthy })) {
     // A pod can look healthy with its balance lost (a DNAT pod's sandbox restarted: a fresh namespace).
     if (!a.sandbox || !(await mode.balanceLost(ctx, name, a.sandbox.id))) return done();
     actions.push(mode.balanceAction(await mode.balance(ctx, name, a.sandbox.id, spec)));
@@ -101,6 +115,16 @@ async function repairLocked(ctx: PodContext, name: string, waitTimeoutMs: number
     const replaced = await replaceReplicas(ctx, now, sandboxId, spec, now.replicas.filter((r) => outdated.some((o) => o.n === r.n)), { maxSurge: 1, waitTimeoutMs, monitorMs: 0 });
     for (const r of replaced) actions.push(`replaced ${r.old} (another spec: an interrupted rollout) with ${r.new}`);
   }
+  const sick = replaceUnhealthy ? staying.filter((r) => r.health === 'unhealthy' && !outdated.includes(r)) : [];
+  if (sick.length > 0) {
+    const now = await requirePod(ctx.runtime, name);
+    const replaced = await replaceReplicas(ctx, now, sandboxId, spec, now.replicas.filter((r) => sick.some((o) => o.n === r.n)), { maxSurge: 1, waitTimeoutMs, monitorMs: 0 });
+    for (const r of replaced) {
+      const said = sick.find((o) => o.status.name === r.old)?.status.health?.lastOutput?.split('\n')[0];
+      actions.push(`replaced ${r.old} (unhealthy${said ? `: "${said}"` : ''}) with ${r.new}`);
+      replacedUnhealthy.push(r.old);
+    }
+  }
   const legacy = legacyRecords(pod);
   if (legacy.length > 0) {
     const now = await requirePod(ctx.runtime, name);
@@ -110,11 +134,11 @@ async function repairLocked(ctx: PodContext, name: string, waitTimeoutMs: number
   return done();
 }
 
-export async function repairPod(ctx: PodContext, name: string, options: { waitTimeoutMs: number; lockWaitMs?: number }): Promise<RepairResult> {
+export async function repairPod(ctx: PodContext, name: string, options: RepairOptions): Promise<RepairResult> {
   const started = Date.now();
   const seen = await requirePod(ctx.runtime, name);
   // Before the lock: breaking an interrupted command's stale lock is rm's work, not repair's.
   if (!seen.recorded) throw unrecorded(name);
   const lock = options.lockWaitMs === undefined ? { image: markerImage(seen) } : { image: markerImage(seen), waitMs: options.lockWaitMs };
-  return withPodLock(ctx, name, lock, () => repairLocked(ctx, name, options.waitTimeoutMs, started));
+  return withPodLock(ctx, name, lock, () => repairLocked(ctx, name, options, started));
 }

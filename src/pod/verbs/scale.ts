@@ -50,7 +50,7 @@ export async function scalePod(ctx: PodContext, name: string, replicas: number, 
 
     if (add.length > 0) {
       ctx.progress(`Adding ${add.map((n) => replicaName(name, n)).join(', ')} ...`);
-      const undo = new Undo(ctx.runtime);
+      const undo = new Undo(ctx.runtime, { drainS: spec.stopTimeout });
       try {
         const added = await startReplicas(ctx, name, spec, sandbox.id, add, undo);
         throwIfAborted(ctx.signal);

@@ -12,8 +12,10 @@ export interface ReplicaRow {
   replica: number;
   id: string;
   state: string;
-  /** ok, down, stranded (running in a dead namespace), orphaned (its sandbox was re-created), restarting or crashlooping. */
+  /** ok, down, stranded (running in a dead namespace), orphaned (its sandbox was re-created), restarting, crashlooping or unhealthy. */
   health: string;
+  /** What its health check (its own or its image's) last concluded; null: it has none (or the engine runs none, see runtime/docker-health.ts). */
+  healthCheck: 'starting' | 'healthy' | 'unhealthy' | null;
   restarts: number;
   startedAt: string | null;
   uptimeSeconds: number | null;
@@ -24,7 +26,7 @@ export interface PodRow {
   name: string;
   ports: string[];
   image: string;
-  /** Replicas whose listener is up (running replicas when the sandbox cannot count them). */
+  /** Replicas whose listener is up (running replicas when the sandbox cannot count them) and, where they have a health check, healthy. */
   ready: number;
   desired: number;
   sandbox: string;
@@ -51,6 +53,7 @@ export async function replicaRows(ctx: PodContext, pod: ObservedPod, assessed?: 
     id: s.id.slice(0, 12),
     state: s.state,
     health,
+    healthCheck: s.health?.status ?? null,
     restarts: s.restartCount,
     startedAt: s.startedAt?.toISOString() ?? null,
     uptimeSeconds: uptime(s, now),
@@ -60,11 +63,13 @@ export async function replicaRows(ctx: PodContext, pod: ObservedPod, assessed?: 
 
 export async function podRow(ctx: PodContext, pod: ObservedPod, assessed?: Assessment): Promise<PodRow> {
   // Ready needs a replica that is up and stays up: one the engine keeps restarting is not, though
-  // it listens for a moment after each start.
+  // it listens for a moment after each start. One with a health check is ready only while healthy
+  // (starting or unhealthy ones may listen, but they are not what create and rollout wait for).
   const a = assessed ?? (await assessPod(ctx, pod, modeOf(pod.spec)));
   const troubled = beyondRepair(a);
   const mode = modeOf(pod.spec);
-  const serving = a.replicas.filter((r) => r.status.state === 'running' && !troubled.includes(r)).map((r) => r.status);
+  const healthy = (s: ContainerStatus): boolean => s.health === undefined || s.health.status === 'healthy';
+  const serving = a.replicas.filter((r) => r.status.state === 'running' && !troubled.includes(r) && healthy(r.status)).map((r) => r.status);
   const { ready, rules } = pod.sandbox?.state === 'running' ? await mode.reachable(ctx, pod.name, pod.sandbox.id, pod.spec, serving) : { ready: 0, rules: undefined };
   const { desired } = pod;
   return {
@@ -94,7 +99,7 @@ export async function podRow(ctx: PodContext, pod: ObservedPod, assessed?: Asses
 
 /** What `ps` says under the table of a pod that is not running, and the way out. */
 export function podStateNote(pod: PodRow): string {
-  const counts = `${pod.ready}/${pod.desired} replicas listening, sandbox ${pod.sandbox}`;
+  const counts = `${pod.ready}/${pod.desired} replicas ready, sandbox ${pod.sandbox}`;
   if (pod.incomplete === 'unrecorded') return `pod ${pod.name} is incomplete: nothing records what it should run (a create or rm was interrupted); \`reuseport-pod rm ${pod.name}\` removes what is left`;
   if (pod.incomplete === 'interrupted') return `pod ${pod.name} is incomplete: a command on it was interrupted (${counts}); \`reuseport-pod repair ${pod.name}\` completes it, \`reuseport-pod rm ${pod.name}\` removes it`;
   if (pod.troubles) return `pod ${pod.name} is ${pod.state}: ${counts}; ${pod.troubles.join('; ')}`;
@@ -148,6 +153,7 @@ export async function inspectPod(ctx: PodContext, name: string): Promise<object>
       image: s.image,
       state: s.state,
       health,
+      healthCheck: s.health ? { status: s.health.status, failingStreak: s.health.failingStreak, lastOutput: s.health.lastOutput ?? null } : null,
       networkMode: s.networkMode,
       ...modeOf(pod.spec).replicaDetails(pod.name, s),
       restarts: s.restartCount,

@@ -2,13 +2,17 @@
 // that keeps pods serving. It reacts to the engine's events for our containers (a sandbox that
 // restarted, a replica that died or was removed) and, as a safety net for events it cannot see
 // (the engine itself restarting), checks every pod on a timer. Repairs take the pod's lock, so
-// they wait for a scale or rollout in progress instead of fighting it.
+// they wait for a scale or rollout in progress instead of fighting it. A replica whose health
+// check says unhealthy is replaced (the new one healthy first), with a back-off per pod
+// (state/backoff.ts) so that a check failing for reasons no replacement fixes does not churn.
 import { modeOf } from '../modes/index.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PodContext } from '../context.ts';
 import { PodError } from '../../errors.ts';
 
-import { assessPod, beyondRepair, describeTrouble, needsRepair, type AssessedReplica } from '../state/health.ts';
+import { assessPod, beyondRepair, describeTrouble, needsRepair, unhealthyReplicas, type AssessedReplica } from '../state/health.ts';
+import { ReplaceBackoff, type BackoffOptions } from '../state/backoff.ts';
+import type { StoredSpec } from '../model/names.ts';
 import { lockIsStale } from '../state/lock-stale.ts';
 import { LABEL } from '../model/names.ts';
 import { lockOf, observeAllPods, observePod } from '../state/observe.ts';
@@ -21,6 +25,15 @@ const SETTLE_MS = 300;
 // unavailable for long, as with an engine that has none.
 const DIE_SETTLE_MS = 2_000;
 const EVENTLESS_AFTER_MS = 10_000;
+// Docker's default --health-interval (the image's own check may differ; the spec's is known).
+const DEFAULT_HEALTH_INTERVAL_MS = 30_000;
+const BACKOFF_CAP_MS = 5 * 60_000;
+
+function backoffOf(spec: StoredSpec | undefined): BackoffOptions {
+  return { baseMs: spec?.options?.health?.intervalMs ?? DEFAULT_HEALTH_INTERVAL_MS, capMs: BACKOFF_CAP_MS };
+}
+
+const seconds = (ms: number): string => `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.ceil(ms / 1000)} s`;
 
 export interface SuperviseOptions {
   /** Pods to watch; empty = every pod. */
@@ -55,6 +68,12 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
     else troubles.delete(name);
   };
 
+  const backoff = new ReplaceBackoff();
+  // What was last said about a back-off per pod, so that each pass does not repeat it, and the pods
+  // with a look planned for when their back-off ends.
+  const waiting = new Map<string, string>();
+  const recheckPlanned = new Set<string>();
+
   const check = async (name: string, byEvent: boolean): Promise<void> => {
     const pod = await observePod(ctx.runtime, name);
     if (!pod) return;
@@ -64,9 +83,42 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
     const mode = modeOf(pod.spec);
     const a = await assessPod(ctx, pod, mode);
     sayTroubles(name, beyondRepair(a));
-    if (!pod.recorded || (!needsRepair(pod, a) && !(byEvent && mode.recheckOnEvents))) return;
-    const result = await repairPod(ctx, name, { waitTimeoutMs: options.waitTimeoutMs, lockWaitMs: 5_000 });
-    if (result.actions.length > 0) options.log(`${name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
+    const sick = unhealthyReplicas(a);
+    const timing = backoffOf(pod.spec);
+    if (sick.length === 0) {
+      backoff.healthy(name, timing);
+      waiting.delete(name);
+    }
+    const waitMs = sick.length > 0 ? backoff.waitFor(name, timing) : 0;
+    if (waitMs > 0) {
+      const said = sick.map((r) => r.status.name).join(', ');
+      if (waiting.get(name) !== said) options.log(`${name}: ${said} unhealthy; replacing again in ${seconds(waitMs)} (back-off)`);
+      waiting.set(name, said);
+      // Looked at again when the back-off ends, not only at the next timer pass.
+      if (!recheckPlanned.has(name)) {
+        recheckPlanned.add(name);
+        void delay(waitMs + SETTLE_MS, undefined, { signal: options.signal }).then(
+          () => (recheckPlanned.delete(name), schedule([name])),
+          () => undefined,
+        );
+      }
+    }
+    const replaceUnhealthy = waitMs === 0;
+    if (!pod.recorded || (!needsRepair(pod, a, { replaceUnhealthy }) && !(byEvent && mode.recheckOnEvents))) return;
+    const tried = replaceUnhealthy && sick.length > 0;
+    const later = (): string => `the next replacement of an unhealthy replica waits ${seconds(backoff.waitFor(name, timing))} at least (back-off)`;
+    const result = await repairPod(ctx, name, { waitTimeoutMs: options.waitTimeoutMs, lockWaitMs: 5_000, replaceUnhealthy }).catch((err: unknown) => {
+      if (!tried) throw err;
+      // A replacement that failed (its check failed too) is a try all the same: the next one waits.
+      backoff.replaced(name);
+      options.log(`${name}: replacing ${sick.map((r) => r.status.name).join(', ')} (unhealthy) failed: ${err instanceof Error ? err.message : String(err)}\n  ${later()}`);
+      return undefined;
+    });
+    // Counted from its end: a replacement takes as long as its new replica needs to get healthy.
+    if (result && tried) backoff.replaced(name);
+    if (!result) return;
+    const next = result.replacedUnhealthy.length > 0 ? `; ${later()}` : '';
+    if (result.actions.length > 0) options.log(`${name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)${next}`);
   };
 
   // One pass at a time: events arriving meanwhile are gathered and checked in the next pass.
@@ -113,7 +165,7 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
           const pod = e.labels[LABEL.pod];
           // Our own lock and state records come and go with every operation: nothing to repair there.
           const role = e.labels[LABEL.role];
-          if (pod && watched(pod) && (role === 'sandbox' || role === 'replica') && ['start', 'die', 'destroy', 'restart', 'kill', 'oom'].includes(e.action)) {
+          if (pod && watched(pod) && (role === 'sandbox' || role === 'replica') && ['start', 'die', 'destroy', 'restart', 'kill', 'oom', 'health_status'].includes(e.action)) {
             schedule([pod], e.action === 'die' || e.action === 'kill' ? DIE_SETTLE_MS : SETTLE_MS, true);
           }
         }
