@@ -12,12 +12,13 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, forceRemovePod, ownPods, podContainers, requireEngine } from './helpers/cli.ts';
 import { docker, dockerRun, ensureImages, nodeBaseImage, repoRoot, TEST_LABEL, TestContainers } from './helpers/docker.ts';
 import { freePort, getNewConnection, pooled } from './helpers/http-client.ts';
+import { readmeCommands, readmeSection } from './helpers/readme-commands.ts';
 
 const POD = 'e2e-realapp';
 const BAD = 'e2e-realapp-badpw';
@@ -177,5 +178,92 @@ t.test('a real app next to its database', async (t) => {
     t.same(await podContainers(BAD), [], 'no container of that pod is left');
     const r = await getNewConnection(badPort, '/', 1000).then((x) => `answered ${x.status}`, (e: Error) => e.message);
     t.match(r, /ECONNREFUSED|socket hang up|ECONNRESET/, 'and its port is not published');
+  });
+});
+
+// The README's section, command by command, as a user would type it, with only the names (so that
+// nothing here meets a user's own `web`, `redis` or `shop`) and the ports (80 needs root and may be
+// taken) changed; each output must be the one the README shows, up to numbers, ids and order.
+const RM = 'e2e-realapp-rm';
+const RM_NAMES: [RegExp, string, string][] = [
+  // [where the README's name stands in a command, the test's name, the README's name]
+  [/(?<![\w/.-])web-wrong(?![\w.-])/g, `${RM}-wrong`, 'web-wrong'],
+  [/(?<![\w/.-])web(?![\w.-])/g, RM, 'web'],
+  // Not the image reuseport-pod/redis, redis-cli, build-redis-image.sh or the config's "redis" key.
+  [/(?<![\w/.-])redis(?![\w.-]|":)/g, `${RM}-redis`, 'redis'],
+  [/(?<![\w/.-])shop(?![\w.-])/g, `${RM}-shop`, 'shop'],
+  [/(?<![\w/.-])counter-app:1(?![\w.-])/g, `reuseport-pod/example:${RM}`, 'counter-app:1'],
+];
+
+/** Numbers, ids and spacing vary from run to run; the words may not. */
+function normalize(line: string): string {
+  return line
+    .replace(/\b[0-9a-f]{12,64}(\.\.\.)?/g, '<id>')
+    .replace(/\d+(\.\d+)?/g, 'N')
+    .replace(/\bvisits?\b/g, 'visits')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+t.test('the README section "A real app next to its database", run as written (names and ports changed)', async (t) => {
+  if (!(await requireEngine(t))) return;
+  const readme = readFileSync(`${repoRoot}README.md`, 'utf8');
+  const commands = readmeCommands(readmeSection(readme, '### A real app next to its database'));
+  t.ok(commands.length >= 15, `the section has its commands (${commands.length})`);
+  const [port, port2] = [await freePort(), await freePort()];
+  const ports: [RegExp, string, string][] = [
+    [/(?<![\d.:])80:8080/g, `127.0.0.1:${port}:8080`, '80:8080'],
+    [/(?<![\d.:])8081:8080/g, `127.0.0.1:${port2}:8080`, '8081:8080'],
+    [/http:\/\/127\.0\.0\.1\//g, `http://127.0.0.1:${port}/`, 'http://127.0.0.1:80/'],
+  ];
+  const toTest = (s: string): string => [...RM_NAMES, ...ports].reduce((acc, [re, test]) => acc.replace(re, test), s);
+  // Back to the README's names in what the commands print, longest first: e2e-realapp-rm-redis is
+  // redis, not web-redis.
+  const back = [...RM_NAMES, ...ports].sort((a, b) => b[1].length - a[1].length);
+  const toReadme = (s: string): string => back.reduce((acc, [, test, readmeName]) => acc.split(test).join(readmeName), s);
+
+  const cleanup = async (): Promise<void> => {
+    await forceRemovePod(RM);
+    await forceRemovePod(`${RM}-wrong`);
+    await docker('rm', '-f', `${RM}-redis`).catch(() => undefined);
+    await docker('network', 'rm', `${RM}-shop`).catch(() => undefined);
+  };
+  await cleanup();
+  t.teardown(async () => {
+    await cleanup();
+    await docker('rmi', `reuseport-pod/example:${RM}`).catch(() => undefined);
+  });
+  const work = mkdtempSync(join(tmpdir(), 'e2e-realapp-readme-'));
+  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+
+  // One shell for all of them, as a user's terminal: `cd` carries over, and `$?` is the exit code of
+  // the command before (each runs in braces after `(exit $rc)`). Markers split the output.
+  const lines = [
+    'reuseport-pod() { node "$REPO/bin/reuseport-pod.js" "$@"; }',
+    'cd "$REPO"',
+    'rc=0',
+  ];
+  commands.forEach((c, i) => {
+    // "In a folder of its own": the README's mkdir happens in a temporary folder here.
+    const cmd = toTest(c.command).replace(/^mkdir /, 'cd "$WORK" && mkdir ');
+    lines.push(`echo "@@begin ${i}"`, '(exit $rc)', `{ ${cmd}\n} 2>&1`, 'rc=$?', `echo "@@end ${i} $rc"`);
+  });
+  const out = await new Promise<string>((resolve) => {
+    execFile('bash', ['-c', lines.join('\n')], { env: { ...process.env, REPO: repoRoot, WORK: work }, timeout: 280_000, maxBuffer: 16 << 20 }, (_err, stdout) => resolve(stdout));
+  });
+
+  commands.forEach((c, i) => {
+    const m = new RegExp(`@@begin ${i}\\n([\\s\\S]*?)@@end ${i} (\\d+)\\n`).exec(out);
+    if (!m) return void t.fail(`$ ${c.command}: never ran (the ones before it: ${out.slice(-2000)})`);
+    const [, printed = '', code] = m;
+    // A command the README follows with `echo $?` is meant to fail: that line checks its code.
+    if (commands[i + 1]?.command !== 'echo $?') t.equal(code, '0', `$ ${c.command.split('\n')[0]}: exits 0${code === '0' ? '' : `: ${printed}`}`);
+    // The image builds say "built" or "up to date", with a pull warning or not, by what this
+    // machine built before: their exit code is what counts.
+    if (/^(bash scripts\/|reuseport-pod build\b)/.test(c.command)) return;
+    const got = toReadme(printed).split('\n').filter((l) => l !== '').map(normalize).sort();
+    const want = c.output.map(normalize).sort();
+    if (c.elided) t.same(want.filter((l) => !got.includes(l)), [], `$ ${c.command.split('\n')[0]}: prints the lines the README shows (${JSON.stringify(got)})`);
+    else t.same(got, want, `$ ${c.command.split('\n')[0]}: prints what the README shows`);
   });
 });
