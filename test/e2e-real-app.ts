@@ -157,6 +157,27 @@ t.test('a real app next to its database', async (t) => {
     t.same(ok.map((a) => a.n), Array.from({ length: 30 }, (_, i) => i + 151), 'the count goes on from 150: the database outlives the replicas');
   });
 
+  t.test('redis restarts: the replicas connect and authenticate again, the count survives', async (t) => {
+    // The entrypoint execs redis-server, so docker's SIGTERM reaches redis, which saves to /data
+    // and exits; the same container starts again with the same data and password.
+    const before = Number(await redisCli(password, 'get', 'visits'));
+    await docker('restart', '-t', '10', DB);
+    const answers: ({ n: number } | string)[] = [];
+    // Each replica finds its connection closed at its next request: that one may fail (503) while
+    // redis starts; the next connects again. Wait for an answer, then ask every replica.
+    for (let i = 0; i < 50; i++) {
+      const a = await visit(port);
+      if (typeof a !== 'string') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (let i = 0; i < 30; i++) answers.push(await visit(port));
+    const ok = answers.filter((a): a is { greeting: string; replica: string; n: number } => typeof a !== 'string');
+    t.ok(ok.length >= 27, `at most one failed answer per replica after the restart (${JSON.stringify(answers.filter((a) => typeof a === 'string'))})`);
+    t.equal(new Set(ok.map((a) => a.replica)).size, 3, 'all 3 replicas answer again');
+    t.ok(before > 0 && ok.every((a) => a.n > before), `the count goes on from ${before} (${ok.map((a) => a.n).join(' ')})`);
+    t.ok(ok.every((a, i) => i === 0 || a.n > ok[i - 1]!.n), 'and still strictly increases');
+  });
+
   t.test('a replica drains and exits 0 on SIGTERM', async (t) => {
     const [victim] = await podContainers(POD, 'replica');
     await docker('stop', '-t', '10', victim!);
