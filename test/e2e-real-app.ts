@@ -6,9 +6,11 @@
 //     sequential requests, and no number given twice under concurrency (Redis's INCR, not per-process
 //     state); Redis itself holds the total;
 //   - a rollout to another config file changes the greeting of every replica, the count goes on;
+//   - Redis restarts: the replicas connect and authenticate again, and the saved count goes on;
 //   - a replica drains and exits 0 on SIGTERM;
 //   - a wrong password: the replicas never listen, create fails non-zero with the app's one line
 //     (WRONGPASS), and nothing of that pod is left.
+// Then the README's section itself, every command run and its output compared with the README's.
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
