@@ -104,6 +104,7 @@ fi
 step_name="images (scripts/build-images.sh)"
 step "images (scripts/build-images.sh)"
 bash scripts/build-images.sh
+bash scripts/build-redis-image.sh   # the README's real-app example's database (Debian's redis, no registry)
 
 
 step_name="done"
