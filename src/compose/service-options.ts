@@ -120,7 +120,8 @@ export function serviceOptions(name: string, svc: Obj, resources: ProjectResourc
       if (isObj(v) && Object.keys(v).length > 0) throw usageError(`${where}.networks.${k}.${Object.keys(v)[0]}: a pod's replicas share its sandbox's place on the network; drop ${Object.keys(v)[0]}`);
     }
   }
-  o.networks = at(`${where}.networks`, () => parseNetworks(keys.map((k) => resources.network(k, `${where}.networks`).name)));
+  const names = keys.map((k) => resources.network(k, `${where}.networks`).name);
+  o.networks = at(`${where}.networks`, () => parseNetworks(names));
   const volumes = (svc['volumes'] as unknown[] | undefined) ?? [];
   const binds: string[] = [];
   const mounts: MountSpec[] = [];
