@@ -21,7 +21,7 @@ import { describe, startLoad, type LoadReport } from './helpers/load.ts';
 
 const V1 = 'reuseport-pod/example:t-up-v1';
 const V2 = 'reuseport-pod/example:t-up-v2';
-const PROJECTS = ['e2e-up-seed', 'e2e-up-two', 'e2e-up-merge', 'e2e-up-bad', 'e2e-up-invalid'];
+const PROJECTS = ['e2e-up-seed', 'e2e-up-two', 'e2e-up-merge', 'e2e-up-bad', 'e2e-up-invalid', 'e2e-up-noimage'];
 const SERVICES = ['app'];
 
 const root = mkdtempSync(join(tmpdir(), 'e2e-up-'));
@@ -242,7 +242,11 @@ t.test('up and down with docker-compose', async (t) => {
     t.equal(i.code, 2, 'a file Compose refuses: exit 2');
     t.match(i.stderr, /^reuseport-pod: docker-compose config: .*invalid/, i.stderr.trim());
     t.equal(i.stderr.trim().split('\n').length, 1, 'one line');
-    for (const p of ['e2e-up-bad', 'e2e-up-invalid']) {
+    const noImage = project('e2e-up-noimage', { 'docker-compose.yml': `services:\n  app:\n    image: reuseport-pod/example:t-up-missing\n    ports: ["127.0.0.1:${port}:8080"]\n` });
+    const n = await cli(['up', '-f', join(noImage, 'docker-compose.yml')]);
+    t.not(n.code, 0, 'an image that is not there fails up');
+    t.match(n.stderr, /t-up-missing is not on this engine/, n.stderr.trim().split('\n').at(-1));
+    for (const p of ['e2e-up-bad', 'e2e-up-invalid', 'e2e-up-noimage']) {
       t.same(await podContainers(`${p}-app`), [], `${p}: no container`);
       t.notOk(await networkExists(`${p}_default`), `${p}: no network`);
     }

@@ -54,8 +54,9 @@ export function registerComposeCommands(program: Command, io: Io, context: Conte
     .addHelpText('after', '\nExamples:\n  reuseport-pod up --scale app=3\n  reuseport-pod up -f compose.yaml -f compose.prod.yaml app\nServices without ports are not pods: up prints the Compose command that starts them.')
     .action(async (services: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const flags = { files: o['file'] ?? [], ...(o['projectName'] ? { project: String(o['projectName']) } : {}) };
-      const project = await loadProject({ ...flags, services, scale: scaleFlags(o['scale'] ?? []) });
-      const result = await upProject(context(cmd), {
+      const ctx = context(cmd);
+      const project = await loadProject({ ...flags, services, scale: scaleFlags(o['scale'] ?? []) }, ctx.warn);
+      const result = await upProject(ctx, {
         project: project.name,
         pods: project.pods.map((p) => ({
           spec: p.spec,

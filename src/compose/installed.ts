@@ -62,12 +62,16 @@ export function oneLine(stderr: string): string {
     .replace(/\s+/g, ' ');
 }
 
-/** The resolved model, as the installed Compose prints it; a file it refuses is a usage error (exit 2). */
-export async function resolvedModel(tool: ComposeTool, flags: ComposeFlags, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
+/**
+ * The resolved model, as the installed Compose prints it; a file it refuses is a usage error (exit
+ * 2). What it says on stderr while succeeding ("The MESSAGE variable is not set") goes to `warn`.
+ */
+export async function resolvedModel(tool: ComposeTool, flags: ComposeFlags, env: NodeJS.ProcessEnv = process.env, warn: (line: string) => void = () => undefined): Promise<Record<string, unknown>> {
   const [file = '', ...pre] = tool.argv;
   const args = [...pre, ...globalArgs(flags), 'config', ...(tool.json ? ['--format', 'json'] : [])];
   const out = await run(file, args, env);
   if (out.code !== 0) throw new PodError(`${tool.command} config: ${oneLine(out.stderr) || `exit code ${out.code}`}`, ExitCode.usage);
+  for (const line of out.stderr.split('\n').map((l) => l.trim()).filter(Boolean)) warn(`${tool.command} config: ${line}`);
   let model: unknown;
   try {
     model = tool.json ? JSON.parse(out.stdout) : YAML.parse(out.stdout);

@@ -14,9 +14,9 @@ export interface LoadedProject extends ComposeProject {
   tool: ComposeTool;
 }
 
-export async function loadProject(flags: LoadFlags, env: NodeJS.ProcessEnv = process.env): Promise<LoadedProject> {
+export async function loadProject(flags: LoadFlags, warn: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<LoadedProject> {
   const tool = await findCompose(env);
-  const model = await resolvedModel(tool, flags, env);
+  const model = await resolvedModel(tool, flags, env, warn);
   validateComposeModel(model);
   const printed = typeof model['name'] === 'string' ? model['name'] : undefined;
   const name = projectName({ ...(flags.project ? { project: flags.project } : {}), ...(printed ? { printed } : {}), files: flags.files, env });

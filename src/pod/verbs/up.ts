@@ -11,6 +11,7 @@ import { isIncomplete, observePod } from '../state/observe.ts';
 import { createPod } from './create.ts';
 import { rolloutPod } from './rollout.ts';
 import { scalePod } from './scale.ts';
+import { ensureAppImage } from '../state/images.ts';
 
 /** A network or volume the pods use: made with these labels when missing, unless external. */
 export interface WantedResource {
@@ -120,13 +121,26 @@ export async function upProject(ctx: PodContext, request: UpRequest): Promise<Up
   const steps = await Promise.all(request.pods.map(async (p) => ({ pod: p, step: planPod(request.project, p.spec, await seen(ctx, p.spec.name)) })));
   const refused = steps.flatMap(({ step }) => (step.kind === 'refused' ? [step.reason] : []));
   if (refused.length > 0) throw new PodError(`nothing done: ${refused.join('; ')}`, ExitCode.conflict);
-  for (const { pod, step } of steps) if (step.kind !== 'up-to-date') await checkDependencies(ctx, pod.spec.name, pod.dependencies);
+  const acting = steps.filter(({ step }) => step.kind === 'create' || step.kind === 'update');
+  for (const { pod } of acting) await checkDependencies(ctx, pod.spec.name, pod.dependencies);
+  // Images before networks: an image that is not there must not leave a network behind.
+  for (const image of new Set(acting.map(({ pod }) => pod.spec.image))) await ensureAppImage(ctx, image);
   const networksCreated = await ensure(ctx, 'network', request.networks);
   const volumesCreated = await ensure(ctx, 'volume', request.volumes);
   const pods: UpPodResult[] = [];
-  for (const { pod, step } of steps) {
-    if (step.kind === 'refused') continue;
-    pods.push(await act(ctx, step, pod.spec, request));
+  try {
+    for (const { pod, step } of steps) {
+      if (step.kind === 'refused') continue;
+      pods.push(await act(ctx, step, pod.spec, request));
+    }
+  } catch (err) {
+    // What this up made and no pod uses (a failed create undid its containers) goes again;
+    // what an earlier pod of this up already runs on is in use, and stays.
+    await Promise.all([
+      ...networksCreated.map((n) => ctx.runtime.removeNetwork?.(n).catch(() => undefined)),
+      ...volumesCreated.map((v) => ctx.runtime.removeVolume?.(v).catch(() => undefined)),
+    ]);
+    throw err;
   }
   return { project: request.project, pods, networksCreated, volumesCreated, seconds: (Date.now() - started) / 1000 };
 }
