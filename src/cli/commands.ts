@@ -132,7 +132,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .action(async (o: Record<string, string>, cmd: Command) => {
       const pods = await listPods(context(cmd));
       if (o['json']) return json(io, pods);
-      io.out(table(['NAME', 'PORTS', 'READY', 'STATE', 'IMAGE', 'MODE'], pods.map((p) => [p.name, p.ports.join(','), `${p.ready}/${p.desired}`, p.state, p.image, p.mode])));
+      io.out(table(['NAME', 'PORTS', 'READY', 'STATE', 'IMAGE', 'MODE', 'PROJECT'], pods.map((p) => [p.name, p.ports.join(','), `${p.ready}/${p.desired}`, p.state, p.image, p.mode, p.project ?? '-'])));
     });
 
   program

@@ -4,7 +4,9 @@ import { ExitCode, PodError } from '../errors.ts';
 import { packageVersion } from '../package-info.ts';
 import { connectRuntime } from '../runtime/index.ts';
 import { registerCommands } from './commands.ts';
+import { registerComposeCommands } from './compose-commands.ts';
 import { ExitStatus, reportError, type GlobalFlags, type Io } from './io.ts';
+import type { PodContext } from '../pod/context.ts';
 
 const EXIT_CODES = `
 Exit codes:
@@ -59,7 +61,7 @@ export function buildProgram(io: Io): Command {
     .addHelpText('after', EXIT_CODES)
     .configureOutput(output('reuseport-pod --help'));
   program.exitOverride();
-  registerCommands(program, io, (cmd) => {
+  const context = (cmd: Command): PodContext => {
     const flags = cmd.optsWithGlobals<GlobalFlags>();
     return {
       signal: interruptSignal(io),
@@ -70,7 +72,9 @@ export function buildProgram(io: Io): Command {
       },
       warn: (line) => io.err(`reuseport-pod: warning: ${line}`),
     };
-  });
+  };
+  registerCommands(program, io, context);
+  registerComposeCommands(program, io, context);
   for (const sub of program.commands) {
     sub.exitOverride().configureOutput(output(`reuseport-pod ${sub.name()} --help`));
   }

@@ -415,6 +415,38 @@ export class DockerRuntime implements Runtime {
     return list.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
   }
 
+  async createVolume(name: string, labels: Record<string, string>): Promise<string> {
+    await this.call(`creating volume ${name}`, () => this.docker.createVolume({ Name: name, Driver: 'local', Labels: labels }));
+    return name;
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`inspecting volume ${name}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<NetworkSummary[]> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    const list = await this.call('listing volumes', () => this.docker.listVolumes({ filters: { label } }));
+    return (list.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove();
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      if (isUnreachable(err)) throw unreachable(this.endpoint, err);
+      throw new PodError(`removing volume ${name}: ${engineMessage(err)}`, ExitCode.failure, { cause: err });
+    }
+  }
+
   async networkExists(name: string): Promise<boolean> {
     try {
       // Podman's own API: its Docker-compatible inspect leaks isolation rules (see libpodGet).

@@ -283,6 +283,16 @@ export interface Runtime {
   networkExists?(name: string): Promise<boolean>;
   /** The network's IPv4 subnet (CIDR, e.g. 172.20.0.0/16); undefined when it is gone or has none. */
   networkSubnet?(name: string): Promise<string | undefined>;
+  // Optional members: named volumes with labels (`up` makes a Compose project's, labelled as Compose labels them).
+
+  /** Creates a named volume with these labels (local driver); resolves with its name. */
+  createVolume?(name: string, labels: Record<string, string>): Promise<string>;
+  /** Whether a volume of this name exists on the engine. */
+  volumeExists?(name: string): Promise<boolean>;
+  /** Volumes carrying every one of these labels, by name. */
+  listVolumes?(labels: Record<string, string>): Promise<NetworkSummary[]>;
+  /** Removes a volume; one that is gone already is not an error, one still in use is refused (409 in the cause). */
+  removeVolume?(name: string): Promise<void>;
   /** Runs a helper container in the sandbox's network namespace to completion; always removes it. */
   runHelper?(sandboxId: string, config: HelperConfig): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }

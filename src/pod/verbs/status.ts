@@ -6,6 +6,7 @@ import { modeOf } from '../modes/index.ts';
 import { assessPod, beyondRepair, describeTrouble, type Assessment } from '../state/health.ts';
 import { isIncomplete, observeAllPods, requirePod, type ObservedPod } from '../state/observe.ts';
 import { formatPort, type PodMode } from '../model/spec.ts';
+import { projectOf } from '../model/project.ts';
 
 export interface ReplicaRow {
   name: string;
@@ -37,6 +38,8 @@ export interface PodRow {
   /** Incomplete pods: unrecorded (nothing says what it should run) or interrupted (a command died holding its lock). */
   incomplete?: 'unrecorded' | 'interrupted';
   mode: PodMode;
+  /** The Compose project `up` made the pod for. */
+  project?: string;
   /** Modes with rules (dnat): the NAT rules in force in the sandbox's namespace (iptables-save lines). */
   rules?: string[];
 }
@@ -93,6 +96,7 @@ export async function podRow(ctx: PodContext, pod: ObservedPod, assessed?: Asses
     ...(troubled.length > 0 ? { troubles: troubled.map(describeTrouble) } : {}),
     ...(isIncomplete(pod) ? { incomplete: pod.recorded ? ('interrupted' as const) : ('unrecorded' as const) } : {}),
     mode: mode.name,
+    ...(projectOf(pod.spec) ? { project: projectOf(pod.spec) } : {}),
     ...(rules ? { rules } : {}),
   };
 }
