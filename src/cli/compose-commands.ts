@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { usageError } from '../errors.ts';
 import { globalArgs } from '../compose/installed.ts';
-import { loadProject, type LoadedProject } from '../compose/load.ts';
+import type { LoadedProject } from '../compose/load.ts';
 import { projectName } from '../compose/project.ts';
 import { DEFAULT_MONITOR_S } from '../pod/ops/monitor.ts';
 import { parsePodName, parseSeconds } from '../pod/model/spec.ts';
@@ -55,6 +55,8 @@ export function registerComposeCommands(program: Command, io: Io, context: Conte
     .action(async (services: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const flags = { files: o['file'] ?? [], ...(o['projectName'] ? { project: String(o['projectName']) } : {}) };
       const ctx = context(cmd);
+      // The Compose schema's validator (ajv) takes tens of ms to load: only up and down pay for it.
+      const { loadProject } = await import('../compose/load.ts');
       const project = await loadProject({ ...flags, services, scale: scaleFlags(o['scale'] ?? []) }, ctx.warn);
       const result = await upProject(ctx, {
         project: project.name,
