@@ -3,7 +3,6 @@
 // resolution: Compose v2 (`docker compose`, JSON) when the docker CLI has the plugin, else v1
 // (`docker-compose`, as Debian ships it; it prints YAML).
 import { execFile } from 'node:child_process';
-import YAML from 'yaml';
 import { ExitCode, PodError } from '../errors.ts';
 
 export interface ComposeTool {
@@ -74,7 +73,8 @@ export async function resolvedModel(tool: ComposeTool, flags: ComposeFlags, env:
   for (const line of out.stderr.split('\n').map((l) => l.trim()).filter(Boolean)) warn(`${tool.command} config: ${line}`);
   let model: unknown;
   try {
-    model = tool.json ? JSON.parse(out.stdout) : YAML.parse(out.stdout);
+    // yaml is loaded here, not at the top: this module is on the CLI's start-up path (globalArgs).
+    model = tool.json ? JSON.parse(out.stdout) : (await import('yaml')).default.parse(out.stdout);
   } catch (err) {
     throw new PodError(`${tool.command} config printed something that is not ${tool.json ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`, ExitCode.failure);
   }
