@@ -35,25 +35,31 @@ export function replicaConfig(pod: string, n: number, spec: StoredSpec, version:
   return config;
 }
 
-/** Creates (does not start) replicas `numbers` in the sandbox's namespace; each one made is recorded in `undo`. */
-async function createReplicas(ctx: PodContext, pod: string, spec: StoredSpec, sandboxId: string, numbers: number[], undo: Undo): Promise<StartedReplica[]> {
-  const results = await Promise.allSettled(
-    numbers.map(async (n) => {
-      const config = replicaConfig(pod, n, spec, ctx.version);
-      let id: string;
-      try {
-        id = await ctx.runtime.createContainer(sandboxId, config);
-      } catch (err) {
-        if (statusOf((err as { cause?: unknown }).cause) === 409) throw await nameConflict(ctx.runtime, config.name, err);
-        throw err;
-      }
-      undo.replica(id);
-      return { n, id, name: config.name };
-    }),
-  );
+/** Creates (does not start) replica `n` in the sandbox's namespace and records it in `undo`; a taken name says whose it is. */
+async function createReplica(ctx: PodContext, pod: string, spec: StoredSpec, sandboxId: string, n: number, undo: Undo): Promise<StartedReplica> {
+  const config = replicaConfig(pod, n, spec, ctx.version);
+  let id: string;
+  try {
+    id = await ctx.runtime.createContainer(sandboxId, config);
+  } catch (err) {
+    if (statusOf((err as { cause?: unknown }).cause) === 409) throw await nameConflict(ctx.runtime, config.name, err);
+    throw err;
+  }
+  undo.replica(id);
+  return { n, id, name: config.name };
+}
+
+/** Runs `each` for every number in parallel; waits for all (so undo knows every one made), then throws the first failure. */
+async function forEachReplica(numbers: number[], each: (n: number) => Promise<StartedReplica>): Promise<StartedReplica[]> {
+  const results = await Promise.allSettled(numbers.map(each));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   return results.map((r) => (r as PromiseFulfilledResult<StartedReplica>).value);
+}
+
+/** Creates (does not start) replicas `numbers` in the sandbox's namespace; each one made is recorded in `undo`. */
+function createReplicas(ctx: PodContext, pod: string, spec: StoredSpec, sandboxId: string, numbers: number[], undo: Undo): Promise<StartedReplica[]> {
+  return forEachReplica(numbers, (n) => createReplica(ctx, pod, spec, sandboxId, n, undo));
 }
 
 /**
@@ -92,33 +98,13 @@ export function earlyReplicas(ctx: PodContext, pod: string, spec: StoredSpec, nu
 
 export type EarlyReplicas = ReturnType<typeof earlyReplicas>;
 
-/** Creates and starts replicas `numbers` in the sandbox's namespace; each one made is recorded in `undo`. */
-export async function startReplicas(
-  ctx: PodContext,
-  pod: string,
-  spec: StoredSpec,
-  sandboxId: string,
-  numbers: number[],
-  undo: Undo,
-): Promise<StartedReplica[]> {
-  const results = await Promise.allSettled(
-    numbers.map(async (n) => {
-      const config = replicaConfig(pod, n, spec, ctx.version);
-      let id: string;
-      try {
-        id = await ctx.runtime.createContainer(sandboxId, config);
-      } catch (err) {
-        if (statusOf((err as { cause?: unknown }).cause) === 409) throw await nameConflict(ctx.runtime, config.name, err);
-        throw err;
-      }
-      undo.replica(id);
-      await ctx.runtime.startContainer(id);
-      return { n, id, name: config.name };
-    }),
-  );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return results.map((r) => (r as PromiseFulfilledResult<StartedReplica>).value);
+/** Creates and starts replicas `numbers` in the sandbox's namespace (each started as soon as it is made); each one made is recorded in `undo`. */
+export function startReplicas(ctx: PodContext, pod: string, spec: StoredSpec, sandboxId: string, numbers: number[], undo: Undo): Promise<StartedReplica[]> {
+  return forEachReplica(numbers, async (n) => {
+    const replica = await createReplica(ctx, pod, spec, sandboxId, n, undo);
+    await ctx.runtime.startContainer(replica.id);
+    return replica;
+  });
 }
 
 const SHARED_PORT_HINT =
