@@ -2,11 +2,12 @@
 // engine command dockerode without its BuildKit-session (gRPC, protobufjs) and ssh2 parts, and no
 // yaml outside `export`. And the deferred parts still work when they are needed.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { loadDockerode } from '../src/runtime/dockerode.ts';
 import { cli, cliPath } from './helpers/cli.ts';
@@ -42,6 +43,37 @@ process.on('exit', () => process.stderr.write('\\nLOADED ' + JSON.stringify(Obje
     });
   });
 }
+
+/** The project's own modules a run of the built CLI loads (ESM: a loader hook records each URL). */
+function ownModulesLoadedBy(args: string[]): Promise<{ code: number; modules: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'rp-modules-'));
+  const log = join(dir, 'loaded.txt');
+  writeFileSync(log, '');
+  writeFileSync(join(dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) { appendFileSync(${JSON.stringify(log)}, url + '\\n'); return next(url, context); }\n`);
+  writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`);
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', join(dir, 'register.mjs'), cliPath, ...args], (err) => {
+      const root = new URL('..', import.meta.url).href;
+      const modules = readFileSync(log, 'utf8').split('\n').filter((u) => u.startsWith(root) && !u.includes('/node_modules/')).map((u) => u.slice(root.length));
+      rmSync(dir, { recursive: true, force: true });
+      resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, modules });
+    });
+  });
+}
+
+t.test("a verb's modules load when that verb runs, not for --help or ls", async (t) => {
+  const verbs = (modules: string[]): string[] => modules.filter((m) => m.includes('/pod/verbs/')).map((m) => m.replace(/.*\/pod\/verbs\//, '')).sort();
+  const help = await ownModulesLoadedBy(['--help']);
+  t.equal(help.code, 0, '--help exits 0');
+  t.same(verbs(help.modules), ['build-app.js'], `--help loads no verb but build's help text (${help.modules.length} modules of ours)`);
+  t.notOk(help.modules.some((m) => m.includes('/pod/ops/') && !m.endsWith('host-ports.js')), '--help loads none of the operations on pods');
+  const ls = await ownModulesLoadedBy(['ls', '--runtime', 'process']);
+  t.equal(ls.code, 0, 'ls --runtime process exits 0');
+  t.same(verbs(ls.modules), ['build-app.js', 'status.js'], `ls loads the status verb only (${ls.modules.length} modules of ours)`);
+  const create = await ownModulesLoadedBy(['create', 'bad name!']);
+  t.equal(create.code, 2, 'a create that fails on its input exits 2');
+  t.ok(verbs(create.modules).includes('create.js'), 'create loads its verb');
+});
 
 t.test('--version and --help load no engine client and no yaml', async (t) => {
   for (const args of [['--version'], ['--help'], ['create', '--help']]) {

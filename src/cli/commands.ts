@@ -1,22 +1,13 @@
-// One function per verb: parse the flags, call the pod layer, print the result.
-import { DEFAULT_MONITOR_S } from '../pod/ops/monitor.ts';
+// One function per verb: parse the flags, call the pod layer, print the result. Each verb's module
+// is imported when that verb runs: `--help`, `ls` and `ps` would otherwise load every verb's code
+// (about 60 modules, tens of ms of a start that scripts pay on every call).
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildAppImage, OFFICIAL_BASE, localBase } from '../pod/verbs/build-app.ts';
 import type { PodContext } from '../pod/context.ts';
-import { createPod } from '../pod/verbs/create.ts';
-import { execInPod } from '../pod/verbs/exec.ts';
 import { ExitCode, PodError, usageError } from '../errors.ts';
-import { modeOf } from '../pod/modes/index.ts';
 import { EXPORT_FORMATS, parseExportFormat } from '../pod/export/formats.ts';
-import { podLogs } from '../pod/verbs/logs.ts';
-import { removePod } from '../pod/verbs/remove.ts';
-import { repairPod } from '../pod/verbs/repair.ts';
-import { rolloutPod } from '../pod/verbs/rollout.ts';
-import { scalePod } from '../pod/verbs/scale.ts';
-import { supervise } from '../pod/verbs/supervise.ts';
-import { inspectPod, listPods, podProcesses, podStateNote } from '../pod/verbs/status.ts';
-import { DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseMode, type PodSpec, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/model/spec.ts';
+import { DEFAULT_MONITOR_S, DEFAULT_STOP_TIMEOUT_S, MAX_REPLICAS, parseMode, type PodSpec, parsePodName, parsePortSpecs, parseReplicas, parseSeconds } from '../pod/model/spec.ts';
 import { DEFAULT_APP_IMAGE, DEFAULT_SANDBOX_IMAGE } from '../package-info.ts';
 import { isProcessRuntime } from '../runtime/index.ts';
 import { processCommand, processOptions, processPorts, rolloutImage } from './process-args.ts';
@@ -60,6 +51,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     )
     .action(async (rawName: string, command: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const ctx = context(cmd);
+      const [{ createPod }, { modeOf }] = await Promise.all([import('../pod/verbs/create.ts'), import('../pod/modes/index.ts')]);
       const processes = isProcessRuntime(ctx.runtime);
       const mode = parseMode(o['mode']);
       if (processes && mode === 'host') throw usageError("--mode host is for containers: process replicas always run in the host's network namespace; drop --mode host");
@@ -95,6 +87,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--monitor <s>', MONITOR_HELP, String(DEFAULT_MONITOR_S))
     .option('--json', 'print the result as JSON')
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
+      const { scalePod } = await import('../pod/verbs/scale.ts');
       const result = await scalePod(context(cmd), parsePodName(rawName), parseReplicas(o['replicas']), {
         waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000,
         monitorMs: parseSeconds(o['monitor'], '--monitor') * 1000,
@@ -110,6 +103,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .argument('<name>', 'pod name')
     .option('--json', 'print as JSON')
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
+      const { podProcesses, podStateNote } = await import('../pod/verbs/status.ts');
       const { pod, replicas } = await podProcesses(context(cmd), parsePodName(rawName));
       if (o['json']) return json(io, { pod, replicas });
       // HEALTH is the health check's word; STATE's parenthesis says what else is wrong (stranded, ...).
@@ -130,6 +124,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--runtime <engine>', 'only the pods of docker, or of process (default: both)')
     .option('--json', 'print as JSON')
     .action(async (o: Record<string, string>, cmd: Command) => {
+      const { listPods } = await import('../pod/verbs/status.ts');
       const pods = await listPods(context(cmd));
       if (o['json']) return json(io, pods);
       io.out(table(['NAME', 'PORTS', 'READY', 'STATE', 'IMAGE', 'MODE', 'PROJECT'], pods.map((p) => [p.name, p.ports.join(','), `${p.ready}/${p.desired}`, p.state, p.image, p.mode, p.project ?? '-'])));
@@ -143,6 +138,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('-n, --tail <lines>', 'only the last N lines of each replica')
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const tail = o['tail'] === undefined ? undefined : parseSeconds(o['tail'], '--tail', 1_000_000);
+      const { podLogs } = await import('../pod/verbs/logs.ts');
       await podLogs(context(cmd), parsePodName(rawName), tail === undefined ? { follow: Boolean(o['follow']) } : { follow: Boolean(o['follow']), tail }, io.out);
     });
 
@@ -154,6 +150,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--json', 'print the result as JSON')
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const timeoutS = o['timeout'] === undefined ? undefined : parseSeconds(o['timeout'], '--timeout');
+      const { removePod } = await import('../pod/verbs/remove.ts');
       const result = await removePod(context(cmd), parsePodName(rawName), timeoutS === undefined ? {} : { timeoutS });
       if (o['json']) return json(io, result);
       io.out(`pod ${result.name} removed (${plural(result.removed.length, 'container')}${result.networks.length ? `, network ${result.networks.join(', ')}` : ''}, ${result.seconds.toFixed(1)} s)`);
@@ -195,6 +192,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
         ...(env ? { env } : {}),
         ...(Object.keys(changes).length > 0 ? { options: changes } : {}),
       };
+      const { rolloutPod } = await import('../pod/verbs/rollout.ts');
       const result = await rolloutPod(ctx, parsePodName(rawName), options);
       if (o['json']) return json(io, result);
       io.out(
@@ -211,6 +209,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .option('--wait-timeout <s>', 'seconds to wait for the replicas to listen', '60')
     .option('--json', 'print the result as JSON')
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
+      const { repairPod } = await import('../pod/verbs/repair.ts');
       const result = await repairPod(context(cmd), parsePodName(rawName), { waitTimeoutMs: parseSeconds(o['waitTimeout'], '--wait-timeout') * 1000 });
       if (o['json']) json(io, result);
       else if (result.actions.length > 0) io.out(`pod ${result.name}: ${result.actions.join('; ')} (${result.seconds.toFixed(1)} s)`);
@@ -229,6 +228,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       const pods = rawNames.map(parsePodName);
       const ctx = context(cmd);
       io.err(`reuseport-pod supervise: watching ${pods.length ? pods.join(', ') : 'every pod'} (Ctrl-C to stop)`);
+      const { supervise } = await import('../pod/verbs/supervise.ts');
       await supervise(ctx, {
         pods,
         intervalMs: Math.max(1, parseSeconds(o['interval'], '--interval')) * 1000,
@@ -244,6 +244,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .description('print everything known about a pod as JSON')
     .argument('<name>', 'pod name')
     .action(async (rawName: string, _o: unknown, cmd: Command) => {
+      const { inspectPod } = await import('../pod/verbs/status.ts');
       json(io, await inspectPod(context(cmd), parsePodName(rawName)));
     });
 
@@ -257,7 +258,6 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .action(async (rawName: string, o: Record<string, string>, cmd: Command) => {
       const format = parseExportFormat(o['format']);
       const ctx = context(cmd);
-      // The renderers load yaml (about 20 ms): only export pays for it.
       const { exportPod, readExportSource } = await import('../pod/verbs/export.ts');
       const text = exportPod(await readExportSource(ctx.runtime, parsePodName(rawName), format), format);
       const file = o['output'];
@@ -299,6 +299,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       // docker exec's own check: raw keystrokes need a terminal to come from.
       if (interactive && tty && !term.stdin.isTTY) throw usageError('the input device is not a TTY: -it needs a terminal on stdin; leave out -t to pipe input with -i');
       const ctx = context(cmd);
+      const { execInPod } = await import('../pod/verbs/exec.ts');
       const size = () => ({ columns: term.stdout.columns || 80, rows: term.stdout.rows || 24 });
       const session = await execInPod(ctx, name, {
         cmd: command,

@@ -2,13 +2,9 @@
 // Compose reads the files (src/compose/); the pod layer converges (src/pod/verbs/up.ts, down.ts).
 import type { Command } from 'commander';
 import { usageError } from '../errors.ts';
-import { globalArgs } from '../compose/installed.ts';
 import type { LoadedProject } from '../compose/load.ts';
-import { projectName } from '../compose/project.ts';
-import { DEFAULT_MONITOR_S } from '../pod/ops/monitor.ts';
-import { parsePodName, parseSeconds } from '../pod/model/spec.ts';
-import { downProject } from '../pod/verbs/down.ts';
-import { upProject, type UpPodResult } from '../pod/verbs/up.ts';
+import { DEFAULT_MONITOR_S, parsePodName, parseSeconds } from '../pod/model/spec.ts';
+import type { UpPodResult } from '../pod/verbs/up.ts';
 import type { ContextFactory } from './commands.ts';
 import { plural } from './format.ts';
 import type { Io } from './io.ts';
@@ -36,7 +32,7 @@ function describe(p: UpPodResult): string {
 }
 
 /** The command that starts the services that are not pods, with the same files and project. */
-function composeHint(project: LoadedProject, flags: { files: string[]; project?: string }): string {
+function composeHint(project: LoadedProject, flags: { files: string[]; project?: string }, globalArgs: (flags: { files: string[]; project?: string }) => string[]): string {
   return [project.tool.command, ...globalArgs(flags).map(shellQuote), 'up', '-d', ...project.others].join(' ');
 }
 
@@ -55,8 +51,9 @@ export function registerComposeCommands(program: Command, io: Io, context: Conte
     .action(async (services: string[], o: Record<string, string & string[]>, cmd: Command) => {
       const flags = { files: o['file'] ?? [], ...(o['projectName'] ? { project: String(o['projectName']) } : {}) };
       const ctx = context(cmd);
-      // The Compose schema's validator (ajv) takes tens of ms to load: only up and down pay for it.
-      const { loadProject } = await import('../compose/load.ts');
+      // The Compose schema's validator (ajv) takes tens of ms to load, and the verbs' modules some
+      // more: only up pays for them.
+      const [{ loadProject }, { globalArgs }, { upProject }] = await Promise.all([import('../compose/load.ts'), import('../compose/installed.ts'), import('../pod/verbs/up.ts')]);
       const project = await loadProject({ ...flags, services, scale: scaleFlags(o['scale'] ?? []) }, ctx.warn);
       const result = await upProject(ctx, {
         project: project.name,
@@ -78,7 +75,7 @@ export function registerComposeCommands(program: Command, io: Io, context: Conte
       for (const p of result.pods) io.out(describe(p));
       if (result.pods.length === 0) io.out(`project ${project.name}: no selected service publishes a port, so there is no pod to run`);
       if (project.others.length > 0) {
-        io.out(`not pods (no ports): ${project.others.join(', ')}; start ${project.others.length === 1 ? 'it' : 'them'} with: ${composeHint(project, flags)}`);
+        io.out(`not pods (no ports): ${project.others.join(', ')}; start ${project.others.length === 1 ? 'it' : 'them'} with: ${composeHint(project, flags, globalArgs)}`);
       }
     });
 
@@ -92,6 +89,7 @@ export function registerComposeCommands(program: Command, io: Io, context: Conte
     .option('-t, --timeout <s>', "seconds each replica gets to drain (default: the pod's stop timeout)")
     .option('--json', 'print the result as JSON')
     .action(async (services: string[], o: Record<string, string & string[]>, cmd: Command) => {
+      const [{ projectName }, { downProject }] = await Promise.all([import('../compose/project.ts'), import('../pod/verbs/down.ts')]);
       const project = projectName({ ...(o['projectName'] ? { project: String(o['projectName']) } : {}), files: o['file'] ?? [] });
       const timeoutS = o['timeout'] === undefined ? undefined : parseSeconds(o['timeout'], '--timeout');
       const result = await downProject(context(cmd), {

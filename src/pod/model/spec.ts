@@ -6,6 +6,8 @@ import type { ReplicaOptions } from './options.ts';
 
 export const MAX_REPLICAS = 100;
 export const DEFAULT_STOP_TIMEOUT_S = 10;
+/** Seconds a new replica must stay up after it listens (`--monitor`); see src/pod/ops/monitor.ts. */
+export const DEFAULT_MONITOR_S = 5;
 
 export interface PortMapping {
   /** Host address the port is published on; undefined = all addresses (Docker's default). */

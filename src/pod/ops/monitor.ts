@@ -9,8 +9,6 @@ import { lastLogLines } from '../state/readiness.ts';
 
 const POLL_MS = 200;
 
-export const DEFAULT_MONITOR_S = 5;
-
 export async function monitorReplicas(ctx: PodContext, replicas: Array<{ id: string; name: string }>, monitorMs: number): Promise<void> {
   if (monitorMs <= 0 || replicas.length === 0) return;
   const listening = Date.now();
