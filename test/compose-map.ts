@@ -55,6 +55,7 @@ t.test('every key a pod has an option for maps to it', async (t) => {
         labels: { team: 'web' },
         healthcheck: { test: ['CMD', 'true'], interval: '5s', retries: 3 },
         stop_grace_period: '1m30s',
+        stop_signal: 'SIGQUIT',
         deploy: { replicas: 4, resources: { limits: { memory: '64m', cpus: 0.5 } } },
         pids_limit: 50,
         restart: 'unless-stopped',
@@ -90,6 +91,7 @@ t.test('every key a pod has an option for maps to it', async (t) => {
     addHosts: ['db.internal:10.0.0.5'],
     dns: ['1.1.1.1'],
     health: { test: ['CMD', 'true'], intervalMs: 5000, retries: 3 },
+    stopSignal: 'SIGQUIT',
   });
   t.same(p.networks.map((n) => [n.name, n.external, n.labels['com.docker.compose.network']]), [['custom-front', false, 'front']], 'the network, with Compose labels');
   t.same(p.volumes.map((v) => [v.name, v.labels['com.docker.compose.project'], v.labels['com.docker.compose.volume']]), [['t-up-p_data', 't-up-p', 'data']]);
@@ -109,7 +111,8 @@ t.test('what a pod cannot honour is refused, naming the service and the key', as
   refuses(t, () => map({ app: app({ network_mode: 'host' }) }), /^services\.app\.network_mode: /, 'network_mode');
   refuses(t, () => map({ app: app({ pid: 'host' }) }), /^services\.app\.pid: /, 'pid: host');
   refuses(t, () => map({ app: app({ container_name: 'x' }) }), /^services\.app\.container_name: /, 'container_name');
-  refuses(t, () => map({ app: app({ stop_signal: 'SIGINT' }) }), /^services\.app\.stop_signal: .*SIGTERM/, 'stop_signal');
+  refuses(t, () => map({ app: app({ stop_signal: 'SIGKILL' }) }), /^services\.app\.stop_signal SIGKILL cannot be caught/, 'stop_signal: SIGKILL');
+  refuses(t, () => map({ app: app({ stop_signal: 'SIGNOPE' }) }), /^services\.app\.stop_signal "SIGNOPE" is not a signal/, 'stop_signal: not a signal');
   refuses(t, () => map({ app: { build: '.', ports: ['18431:8080'] } }), /^services\.app\.build: .*has none/, 'build without image');
   refuses(t, () => map({ app: app({ ports: ['8080'] }) }), /^services\.app\.ports\[0\]: .*no host port/, 'a port without host port');
   refuses(t, () => map({ app: app({ ports: ['18431:8080/udp'] }) }), /^services\.app\.ports\[0\]: .*TCP/, 'udp');

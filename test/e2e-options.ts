@@ -88,6 +88,7 @@ t.test('replica options', async (t) => {
       '-v', `${join(dir, 'message.txt')}:/etc/app/message.txt:ro`, '-v', '/var/cache/app',
       '--memory', '96m', '--cpus', '0.5', '--pids-limit', '64',
       '--user', '1234', '--read-only', '--tmpfs', '/tmp:size=8m', '--cap-drop', 'ALL', '--label', 'team=web',
+      '--stop-signal', 'int',
       '--json',
     ],
     { FROM_CLI: 'from the shell' },
@@ -125,6 +126,7 @@ t.test('replica options', async (t) => {
     const caps = await docker('exec', `${POD}-1`, 'sh', '-c', 'grep CapEff /proc/1/status');
     t.match(caps, /CapEff:\s+0+$/, 'every capability dropped');
     t.equal(await docker('inspect', `${POD}-1`, '--format', '{{index .Config.Labels "team"}}'), 'web', 'the label is on the replica');
+    t.equal(await docker('inspect', `${POD}-1`, '--format', '{{.Config.StopSignal}}'), 'SIGINT', '--stop-signal int is the replica\'s StopSignal, SIGINT');
   });
 
   t.test('scale makes new replicas like the old ones; rollout changes only what it is given', async (t) => {

@@ -445,6 +445,7 @@ const EVERY_OPTION: Required<ReplicaOptions> = {
   addHosts: ['db.internal:10.0.0.5', 'db2.internal:10.0.0.5', 'gw:host-gateway'],
   dns: ['1.1.1.1', '9.9.9.9'],
   health: { test: ['CMD-SHELL', 'test -f /tmp/ready && echo $HOME'], intervalMs: 5000, timeoutMs: 1500, retries: 4, startPeriodMs: 10_000 },
+  stopSignal: 'SIGQUIT',
 };
 
 const withOptions = (source: ExportSource, options: ReplicaOptions | undefined): ExportSource => {
@@ -664,6 +665,7 @@ function composeOptionsBack(doc: Obj, pod: string, shape: string): Obj {
     externalVolumes: Object.entries<Obj>(doc['volumes'] ?? {}).filter(([, v]) => v['external'] === true).map(([k]) => k),
     extraHosts: owner['extra_hosts'],
     dns: owner['dns'],
+    stopSignal: s['stop_signal'],
   };
 }
 
@@ -681,6 +683,7 @@ t.test('compose: each option, field by field, on the service that owns it', asyn
     t.same(back['caps'], [o.capAdd, o.capDrop], 'cap_add, cap_drop');
     t.same(back['labels'], o.labels, 'labels, every one (Compose takes any key)');
     t.same(back['health'], o.health, 'healthcheck: test and every timing');
+    t.equal(back['stopSignal'], o.stopSignal, 'stop_signal');
     t.same(back['mounts'], EVERY_MOUNT, 'every mount, in the long syntax or tmpfs');
     t.same(back['tmpfs'], ['/scratch:size=16777216,mode=1777', '/run:rw,size=64m,noexec', '/tmp'], "tmpfs lines: --tmpfs's as given, --mount's size and mode");
     t.same(back['nocopy'], ['/backup'], 'nocopy');

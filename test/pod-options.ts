@@ -19,6 +19,7 @@ import {
   parseMount,
   parseNetworks,
   parsePidsLimit,
+  parseStopSignal,
   parseTmpfs,
   parseVolume,
   readEnvFiles,
@@ -120,6 +121,15 @@ t.test('labels, networks, hosts, dns', async (t) => {
   t.same(parseAddHosts(['db.internal:10.0.0.5', 'v6:::1', 'gw=host-gateway']), ['db.internal:10.0.0.5', 'v6:::1', 'gw:host-gateway']);
   usage(t, () => parseAddHosts(['db.internal']), /is not HOST:IP/, 'no address');
   usage(t, () => parseAddHosts(['db:not-an-ip']), /is not an IP address/, 'bad address');
+});
+
+t.test('--stop-signal: names with or without SIG, numbers, as docker takes them', async (t) => {
+  t.equal(parseStopSignal('SIGQUIT'), 'SIGQUIT');
+  t.equal(parseStopSignal('quit'), 'SIGQUIT');
+  t.equal(parseStopSignal('2'), 'SIGINT');
+  usage(t, () => parseStopSignal('SIGNOPE'), /^--stop-signal "SIGNOPE" is not a signal/, 'not a signal');
+  usage(t, () => parseStopSignal('9'), /^--stop-signal SIGKILL cannot be caught/, 'SIGKILL by number');
+  usage(t, () => parseStopSignal('STOP'), /SIGSTOP cannot be caught/, 'SIGSTOP');
 });
 
 t.test('health: durations as docker takes them', async (t) => {

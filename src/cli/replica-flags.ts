@@ -17,6 +17,7 @@ import {
   parsePidsLimit,
   parseTmpfs,
   parseVolume,
+  parseStopSignal,
   readEnvFiles,
   type ReplicaOptions,
 } from '../pod/model/options.ts';
@@ -51,7 +52,8 @@ export function addReplicaFlags(command: Command): Command {
     .option('--health-timeout <duration>', 'time one check may take, e.g. 3s')
     .option('--health-retries <n>', 'failures in a row that make a replica unhealthy')
     .option('--health-start-period <duration>', 'time a replica gets to start before failures count')
-    .option('--no-healthcheck', "disable the image's HEALTHCHECK");
+    .option('--no-healthcheck', "disable the image's HEALTHCHECK")
+    .option('--stop-signal <signal>', "signal that stops a replica (default: the image's STOPSIGNAL, else SIGTERM); the server must close its listener on it");
 }
 
 type Flags = Record<string, unknown>;
@@ -103,6 +105,8 @@ export function replicaOptionsFrom(o: Flags, command: readonly string[], checkSo
     none: o['healthcheck'] === false,
   });
   if (health) options.health = health;
+  const stopSignal = text(o, 'stopSignal');
+  if (stopSignal !== undefined) options.stopSignal = parseStopSignal(stopSignal);
   return options;
 }
 

@@ -12,6 +12,7 @@ import {
   parseMount,
   parseNetworks,
   parsePidsLimit,
+  parseStopSignal,
   parseTmpfs,
   parseVolume,
   type ReplicaOptions,
@@ -150,5 +151,6 @@ export function serviceOptions(name: string, svc: Obj, resources: ProjectResourc
   if (svc['extra_hosts'] !== undefined) o.addHosts = at(`${where}.extra_hosts`, () => parseAddHosts(pairsOf(svc['extra_hosts'], ':')));
   if (svc['dns'] !== undefined) o.dns = at(`${where}.dns`, () => parseDns(listOf(svc['dns'])));
   if (isObj(svc['healthcheck'])) o.health = health(svc['healthcheck'], `${where}.healthcheck`);
+  if (svc['stop_signal'] !== undefined) o.stopSignal = parseStopSignal(String(svc['stop_signal']), `${where}.stop_signal`);
   return o;
 }

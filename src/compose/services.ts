@@ -30,7 +30,7 @@ export interface ComposeProject {
 const POD_KEYS = new Set([
   'image', 'command', 'entrypoint', 'environment', 'volumes', 'tmpfs', 'networks', 'extra_hosts', 'dns', 'user', 'working_dir',
   'read_only', 'cap_add', 'cap_drop', 'labels', 'healthcheck', 'stop_grace_period', 'deploy', 'mem_limit', 'cpus', 'pids_limit',
-  'ports', 'scale', 'restart', 'build', 'depends_on',
+  'ports', 'scale', 'restart', 'build', 'depends_on', 'stop_signal',
 ]);
 
 /** Why a key cannot be honoured, where there is more to say than "not supported". */
@@ -38,7 +38,6 @@ const WHY: Record<string, string> = {
   network_mode: "a pod's replicas share its sandbox's network namespace, so the pod decides it",
   pid: "a pod's replicas get their own PID namespace",
   container_name: 'a pod has several containers, named <pod>-sandbox and <pod>-N',
-  stop_signal: 'reuseport-pod stops replicas with SIGTERM (the signal their listeners drain on)',
   env_file: 'the installed Compose did not resolve it into environment',
   profiles: 'reuseport-pod does not select services by profile yet; name the services instead',
 };

@@ -815,6 +815,7 @@ function processConfig(o: ContainerOptions): Record<string, unknown> {
     ...(o.entrypoint !== undefined ? { Entrypoint: [o.entrypoint] } : {}),
     ...(o.command !== undefined ? { Cmd: o.command } : {}),
     ...(o.health ? { Healthcheck: healthcheck(o.health) } : {}),
+    ...(o.stopSignal !== undefined ? { StopSignal: o.stopSignal } : {}),
   };
 }
 

@@ -62,6 +62,8 @@ export interface ContainerOptions {
   capAdd?: string[];
   capDrop?: string[];
   health?: HealthConfig;
+  /** Config.StopSignal: what `stop` sends first. */
+  stopSignal?: string;
 }
 
 export interface SandboxConfig {

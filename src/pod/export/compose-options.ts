@@ -80,6 +80,9 @@ const HANDLERS: Handlers = {
   health: (health, b) => {
     b.service['healthcheck'] = healthcheck(health);
   },
+  stopSignal: (signal, b) => {
+    b.service['stop_signal'] = signal;
+  },
 };
 
 function healthcheck(h: HealthConfig): Obj {

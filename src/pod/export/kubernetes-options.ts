@@ -117,6 +117,9 @@ no-new-privileges the replicas had is not expressible here.` });
     });
   },
   health: (health, b) => readinessProbe(health, b),
+  // The kubelet stops a container with its image's STOPSIGNAL: the flag has no field to go to.
+  stopSignal: (signal, b) =>
+    b.containerNotes.push({ key: 'image', text: `${flagOf('stopSignal')} ${signal}: not expressible. Kubernetes stops a container with its image's STOPSIGNAL;\nbuild the image with STOPSIGNAL ${signal}.` }),
 };
 
 function limitsOf(b: Builder): Obj {

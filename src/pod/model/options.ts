@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { isIP } from 'node:net';
+import * as os from 'node:os';
 import { usageError } from '../../errors.ts';
 import type { HealthConfig, MountSpec } from '../../runtime/runtime.ts';
 import { RESERVED_ENV } from './spec.ts';
@@ -39,6 +40,8 @@ export interface ReplicaOptions {
   dns?: string[];
   /** The health check: set, or disabled (test ['NONE']); absent: the image's own. */
   health?: HealthConfig;
+  /** `--stop-signal`, as `SIGNAME`: what stop sends first (the image's STOPSIGNAL, else SIGTERM, when absent). */
+  stopSignal?: string;
 }
 
 export const OPTION_FLAGS: Record<keyof ReplicaOptions, string> = {
@@ -60,6 +63,7 @@ export const OPTION_FLAGS: Record<keyof ReplicaOptions, string> = {
   addHosts: '--add-host',
   dns: '--dns',
   health: '--health-cmd',
+  stopSignal: '--stop-signal',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +256,20 @@ export function parseLabels(pairs: readonly string[]): Record<string, string> {
     labels[key] = eq === -1 ? '' : pair.slice(eq + 1);
   }
   return labels;
+}
+
+/**
+ * `--stop-signal`: a name with or without SIG (QUIT, SIGQUIT) or a number, as docker takes it, kept
+ * as SIGNAME. SIGKILL is refused: a replica must get the chance to close its listener and drain.
+ */
+export function parseStopSignal(value: string, flag = '--stop-signal'): string {
+  const signals = os.constants.signals as Record<string, number>;
+  const upper = value.trim().toUpperCase();
+  const byNumber = /^\d+$/.test(upper) ? Object.keys(signals).find((k) => signals[k] === Number(upper)) : undefined;
+  const name = byNumber ?? (upper.startsWith('SIG') ? upper : `SIG${upper}`);
+  if (!(name in signals)) throw usageError(`${flag} "${value}" is not a signal; use a name such as SIGQUIT or SIGINT`);
+  if (name === 'SIGKILL' || name === 'SIGSTOP') throw usageError(`${flag} ${name} cannot be caught, so no replica could drain on it; use the signal the server drains on (SIGTERM, SIGQUIT, SIGINT)`);
+  return name;
 }
 
 // ---------------------------------------------------------------------------------------------

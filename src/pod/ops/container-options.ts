@@ -22,6 +22,7 @@ export function containerOptions(o: ReplicaOptions | undefined): ContainerOption
   if (o.capAdd?.length) out.capAdd = o.capAdd;
   if (o.capDrop?.length) out.capDrop = o.capDrop;
   if (o.health) out.health = o.health;
+  if (o.stopSignal !== undefined) out.stopSignal = o.stopSignal;
   return Object.keys(out).length > 0 ? out : undefined;
 }
 

@@ -139,7 +139,7 @@ export async function waitReady(
   });
 }
 
-/** SIGTERM, up to `timeoutS` to drain, then SIGKILL; then remove. */
+/** The stop signal (SIGTERM unless --stop-signal or the image say otherwise), up to `timeoutS` to drain, then SIGKILL; then remove. */
 export async function stopAndRemove(ctx: PodContext, ids: string[], timeoutS: number): Promise<void> {
   await Promise.all(
     ids.map(async (id) => {
