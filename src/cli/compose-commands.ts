@@ -85,7 +85,7 @@ export function registerComposeCommands(program: Command, io: Io, context: Conte
     .argument('[services...]', "only these services' pods (networks and volumes then stay)")
     .option('-f, --file <file>', 'Compose file (repeatable), for the project name', collect)
     .option('-p, --project-name <name>', 'project name (default: COMPOSE_PROJECT_NAME, else the folder name)')
-    .option('-v, --volumes', 'remove the named volumes up made too')
+    .option('-v, --volumes', "remove the project's named volumes too (those with its Compose label), as docker compose down --volumes")
     .option('-t, --timeout <s>', "seconds each replica gets to drain (default: the pod's stop timeout)")
     .option('--json', 'print the result as JSON')
     .action(async (services: string[], o: Record<string, string & string[]>, cmd: Command) => {

@@ -1,8 +1,9 @@
 // down: a project's pods go as `rm` removes a pod (replicas drain first), then, as `docker compose
 // down` does, the project's networks the pods were on and, only when asked, the project's named
-// volumes they mounted: those of them that carry the project's labels (`resourceLabels`), so that
-// an external network or volume, which the project only names, stays. A network or volume that
-// something else still uses stays too, and the result says which and why.
+// volumes: every volume that carries the project's labels (`resourceLabels`), found by label and
+// not through the pods, so that `down --volumes` after a plain `down` still finds them. An external
+// network or volume, which the project only names, has no such label and stays. A network or volume
+// that something else still uses stays too, and the result says which and why.
 import type { PodContext } from '../context.ts';
 import { statusOf } from '../../runtime/docker-errors.ts';
 import { PROJECT_LABEL, projectOf } from '../model/project.ts';
@@ -56,14 +57,6 @@ async function removeAll(names: string[], remove: (name: string) => Promise<void
   return removed;
 }
 
-const isPath = (s: string): boolean => s.startsWith('/') || s.startsWith('.') || s.startsWith('~');
-
-/** The named volumes a pod mounts: `-v NAME:/dst` and `--mount type=volume,source=NAME`. */
-const namedVolumes = (pod: ObservedPod): string[] => [
-  ...(pod.spec?.options?.volumes ?? []).map((v) => v.split(':')).filter((parts) => parts.length > 1 && !isPath(parts[0] ?? '')).map((parts) => parts[0] ?? ''),
-  ...(pod.spec?.options?.mounts ?? []).filter((m) => m.type === 'volume' && m.source).map((m) => m.source ?? ''),
-];
-
 export async function downProject(ctx: PodContext, request: DownRequest): Promise<DownResult> {
   const started = Date.now();
   const pods = (await observeAllPods(ctx.runtime)).filter((p) => projectOfPod(p) === request.project && (!request.pods || request.pods.includes(p.name)));
@@ -71,14 +64,11 @@ export async function downProject(ctx: PodContext, request: DownRequest): Promis
   const kept: Kept[] = [];
   const result: DownResult = { project: request.project, pods: pods.map((p) => p.name), containers: removed.reduce((n, r) => n + r.removed.length, 0), networks: [], volumes: [], kept, seconds: 0 };
   if (!request.pods) {
-    const ours = async (list: ((labels: Record<string, string>) => Promise<Array<{ name: string }>>) | undefined, used: string[]): Promise<string[]> => {
-      const labelled = new Set(((await list?.(request.resourceLabels)) ?? []).map((r) => r.name));
-      return [...new Set(used)].filter((n) => labelled.has(n));
-    };
-    const networks = await ours(ctx.runtime.listNetworks?.bind(ctx.runtime), pods.flatMap((p) => p.spec?.options?.networks ?? []));
+    const labelled = new Set(((await ctx.runtime.listNetworks?.(request.resourceLabels)) ?? []).map((n) => n.name));
+    const networks = [...new Set(pods.flatMap((p) => p.spec?.options?.networks ?? []))].filter((n) => labelled.has(n));
     result.networks = await removeAll(networks, (n) => ctx.runtime.removeNetwork?.(n) ?? Promise.resolve(), 'network', kept);
     if (request.volumes) {
-      const volumes = await ours(ctx.runtime.listVolumes?.bind(ctx.runtime), pods.flatMap(namedVolumes));
+      const volumes = ((await ctx.runtime.listVolumes?.(request.resourceLabels)) ?? []).map((v) => v.name).sort();
       result.volumes = await removeAll(volumes, (v) => ctx.runtime.removeVolume?.(v) ?? Promise.resolve(), 'volume', kept);
     }
   }
