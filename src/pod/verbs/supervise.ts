@@ -80,6 +80,15 @@ export async function supervise(ctx: PodContext, options: SuperviseOptions): Pro
     // A command at work on the pod (a live lock) converges it itself; a later event or pass looks again.
     const lock = lockOf(pod);
     if (lock && !lockIsStale(lock)) return;
+    if (lock) {
+      // Its holder is gone, or it is this process's own, created or kept when the engine went away
+      // mid-call: left there, it would make ls say a command is at work, and the next one wait.
+      // By id: a lock taken again since then is another container, and stays.
+      await ctx.runtime.removeContainer(lock.id).then(
+        () => options.log(`${name}: removed a stale lock (held by ${lock.labels[LABEL.holder] ?? 'unknown'} since ${lock.labels[LABEL.since] ?? '?'})`),
+        () => undefined,
+      );
+    }
     const mode = modeOf(pod.spec);
     const a = await assessPod(ctx, pod, mode);
     sayTroubles(name, beyondRepair(a));
