@@ -3,7 +3,7 @@
 // A key the pod cannot honour is refused, naming the service and the key; nothing is ignored.
 import { formatPort, parsePodName, parsePortSpec, parseReplicas, RESERVED_ENV, type PodSpec, type PortMapping } from '../pod/model/spec.ts';
 import { compactOptions, parseDuration } from '../pod/model/options.ts';
-import { PROJECT_LABEL } from '../pod/model/project.ts';
+import { PROJECT_LABEL, UP_FIELD } from '../pod/model/project.ts';
 import { usageError } from '../errors.ts';
 import { ProjectResources, type ProjectResource } from './resources.ts';
 import { serviceOptions } from './service-options.ts';
@@ -142,8 +142,41 @@ export interface MapFlags {
   composeVersion: string;
 }
 
+/**
+ * A file `export --format compose` wrote: the services it made for a pod carry UP_FIELD; they are
+ * not the user's services, and the pod comes back from the one service its head's field holds.
+ */
+function takeBackExported(services: Obj, selected: readonly string[]): Obj {
+  const out: Obj = {};
+  const made = new Map<string, string>();
+  const heads: Array<[string, Obj]> = [];
+  for (const [name, svc] of Object.entries(services)) {
+    const field = isObj(svc) ? svc[UP_FIELD] : undefined;
+    if (field === undefined) {
+      out[name] = svc;
+      continue;
+    }
+    if (!isObj(field) || typeof field['pod'] !== 'string') throw usageError(`services.${name}.${UP_FIELD}: not what \`reuseport-pod export\` writes there (pod: NAME, ...); drop it`);
+    made.set(name, field['pod']);
+    if (field['refused'] !== undefined && (selected.length === 0 || selected.includes(name))) {
+      throw usageError(`services.${name}: made by \`reuseport-pod export\` from pod ${field['pod']}, which up cannot take back: ${String(field['refused'])}; run the file with Compose`);
+    }
+    if (field['definition'] !== undefined) heads.push([name, field]);
+  }
+  for (const [name, field] of heads) {
+    const service = String(field['service'] ?? '');
+    if (!isObj(field['definition']) || service === '') throw usageError(`services.${name}.${UP_FIELD}: a definition needs its service's name (service: NAME); export the pod again`);
+    if (service in out) throw usageError(`services.${name}.${UP_FIELD}: the pod ${String(field['pod'])} comes back as service ${service}, and the file has a service of that name too; rename one`);
+    out[service] = field['definition'];
+  }
+  for (const s of selected) {
+    if (made.has(s) && !(s in out)) throw usageError(`service "${s}" was made by \`reuseport-pod export\` for pod ${made.get(s) ?? ''}; name the pod's service instead (${Object.keys(out).join(', ') || 'none'})`);
+  }
+  return out;
+}
+
 export function mapProject(model: Obj, flags: MapFlags): ComposeProject {
-  const services = isObj(model['services']) ? model['services'] : {};
+  const services = takeBackExported(isObj(model['services']) ? model['services'] : {}, flags.selected);
   for (const s of flags.selected) if (!(s in services)) throw usageError(`no service "${s}" in the project; it has ${Object.keys(services).join(', ') || 'none'}`);
   const selected = flags.selected.length > 0 ? flags.selected : Object.keys(services);
   const resources = new ProjectResources(flags.project, model, flags.composeVersion);

@@ -78,14 +78,14 @@ const HANDLERS: Handlers = {
     b.namespace.keys['dns'] = servers;
   },
   health: (health, b) => {
-    b.service['healthcheck'] = healthcheck(health);
+    b.service['healthcheck'] = composeHealthcheck(health);
   },
   stopSignal: (signal, b) => {
     b.service['stop_signal'] = signal;
   },
 };
 
-function healthcheck(h: HealthConfig): Obj {
+export function composeHealthcheck(h: HealthConfig): Obj {
   if (h.test?.[0] === 'NONE') return { disable: true };
   // Without a test, Docker keeps the image's HEALTHCHECK command with these timings, as here.
   return {

@@ -8,6 +8,8 @@ import { DNAT_SYSCTLS, natRuleSet } from '../modes/dnat.ts';
 import { networkName, replicaName } from '../model/names.ts';
 import { formatPort } from '../model/spec.ts';
 import { composeOptions, type ComposeOptions } from './compose-options.ts';
+import { UP_FIELD, upField } from './compose-up.ts';
+import { projectOf } from '../model/project.ts';
 import { applyNotes, envOf, escapeDollars, quoteEnvValues, render, replicaNumbers, shapeOf, yamlDoc, type ExportSource } from './shared.ts';
 
 export const COMPOSE_SANDBOX = 'sandbox';
@@ -108,7 +110,31 @@ export function composeModel(source: ExportSource): Record<string, unknown> {
   const shape = shapeOf(source);
   const o = composeOptions(source.spec.options, shape);
   const model = shape === 'network' ? composeDnatModel(source, o) : shape === 'host' ? composeHostModel(source, o) : composeSharedModel(source, o);
-  return withTopLevel(model, o);
+  return withTopLevel(withUpField(model, source), o);
+}
+
+/**
+ * Every service made for the pod names it in UP_FIELD, so that `up` skips them; the first (the
+ * sandbox, or replica 1 without one) also holds the pod as the one service `up` makes it from.
+ */
+function withUpField(model: Record<string, unknown>, source: ExportSource): Record<string, unknown> {
+  const services = model['services'] as Record<string, Record<string, unknown>>;
+  const names = Object.keys(services);
+  const head = services[COMPOSE_SANDBOX] ? COMPOSE_SANDBOX : names[0];
+  const marked = Object.fromEntries(names.map((n) => [n, { ...services[n], [UP_FIELD]: n === head ? upField(source.name, source.spec, source.replicas) : { pod: source.name } }]));
+  return { ...model, services: marked };
+}
+
+/** The header's lines on taking the file back with `up`. */
+function upLines(source: ExportSource): string[] {
+  const field = upField(source.name, source.spec, source.replicas);
+  if (field.refused) return ['', `\`reuseport-pod up\` cannot take this file back: ${field.refused}.`];
+  const project = projectOf(source.spec);
+  return [
+    '',
+    `\`reuseport-pod up -p PROJECT -f <this file>\` takes it back as the pod PROJECT-${field.service}${project ? ` (-p ${project}: this pod)` : ''}: it reads`,
+    `the pod from ${UP_FIELD} on "${COMPOSE_SANDBOX}" and skips the services made from it; Compose ignores x- fields.`,
+  ];
 }
 
 /** Top-level volumes and networks the options declare, after those the shape has. */
@@ -189,6 +215,7 @@ export function composeYaml(source: ExportSource): string {
         `list every replica.`,
         `After a restart of the sandbox (a fresh namespace, no rules): docker-compose -p ${source.name} start ${COMPOSE_NAT}.`,
         `The images must exist where it runs: ${[...new Set([source.sandboxImage, DEFAULT_NAT_IMAGE, source.spec.image])].join(', ')}.`,
+        ...upLines(source),
       ],
     );
   }
@@ -204,6 +231,7 @@ export function composeYaml(source: ExportSource): string {
         `the kernel spreads connections across them with no NAT and no proxy. Nothing else may listen`,
         `on that port: a process of the same user with SO_REUSEPORT would take a share of the connections.`,
         `Scale-down is lossless only where the host sets net.ipv4.tcp_migrate_req=1.`,
+        ...upLines(source),
       ],
     );
   }
@@ -219,6 +247,7 @@ export function composeYaml(source: ExportSource): string {
     `by a sandbox restart (moby#24935): \`docker-compose restart\` the replicas after one.`,
     `Across machines: Compose stays on one; \`reuseport-pod export ${source.name} --format kubernetes\``,
     `gives a Deployment whose replicas spread such pods over nodes.`,
+    ...upLines(source),
   ];
   return render([doc], header);
 }

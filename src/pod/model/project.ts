@@ -6,4 +6,11 @@ import type { StoredSpec } from './names.ts';
 
 export const PROJECT_LABEL = 'io.reuseport-pod.project';
 
+/**
+ * The field `export --format compose` puts on every service it makes for a pod (Compose keeps
+ * service-level x- fields and ignores them), so that `up` can take the file back: see
+ * src/pod/export/compose-up.ts and src/compose/services.ts.
+ */
+export const UP_FIELD = 'x-reuseport-pod';
+
 export const projectOf = (spec: Pick<StoredSpec, 'options'> | undefined): string | undefined => spec?.options?.labels?.[PROJECT_LABEL];
