@@ -7,6 +7,7 @@
 //     name over the project's network; interpolation from .env and from the shell, $$ escapes;
 //     `up` twice changes nothing; `up` after the env or the image changed replaces every replica
 //     with 0 failed requests; --scale 5 then 2, lossless; down keeps the network backend still uses;
+//   - `export --format compose` of the pod, taken back by `up`: up to date, the same containers;
 //   - two -f files merged, a named volume made with Compose's labels and removed only with --volumes;
 //   - a key a pod cannot honour, and a file Compose refuses: one line, exit 2, nothing made.
 import { execFile } from 'node:child_process';
@@ -117,6 +118,16 @@ t.test('up and down with docker-compose', async (t) => {
     t.match(labels, { 'com.docker.compose.project': 'e2e-up-seed', 'com.docker.compose.network': 'default' }, "the network carries Compose's labels");
     const ls = JSON.parse((await cli(['ls', '--json'])).stdout) as Array<{ name: string; project?: string }>;
     t.equal(ls.find((p) => p.name === 'e2e-up-seed-app')?.project, 'e2e-up-seed', 'ls shows the project');
+
+    // The round trip: the exported file, taken back by up, is the same pod.
+    const before = await ids('e2e-up-seed-app');
+    const exported = join(dir, 'exported.yml');
+    const ex = await cli(['export', 'e2e-up-seed-app', '--format', 'compose', '-o', exported]);
+    t.equal(ex.code, 0, `export --format compose exits 0 (${ex.stderr.trim()})`);
+    const again = await cli(['up', '-p', 'e2e-up-seed', '-f', exported]);
+    t.equal(again.code, 0, `up -f the exported file exits 0 (${again.stderr.trim().split('\n').at(-1)})`);
+    t.match(again.stdout, new RegExp(`^pod e2e-up-seed-app is up to date \\(2 replicas of ${V1} on 127\\.0\\.0\\.1:${port}:8080\\)$`, 'm'), 'the exported file is the same pod: up to date');
+    t.same(await ids('e2e-up-seed-app'), before, 'the same containers');
 
     const down = await cli(['down', '-f', file]);
     t.equal(down.code, 0, `down exits 0 (${down.stderr.trim()})`);
