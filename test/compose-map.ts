@@ -171,7 +171,7 @@ t.test("up's plan for a pod", async (t) => {
   const older = { ...stored, image: 'img:0', env: {}, options: { ...stored.options, user: undefined, workdir: '/old' } };
   const step = planPod('t-up-p', wanted, seenAs(JSON.parse(JSON.stringify(older))));
   t.match(step, { kind: 'update', causes: ['image img:0 -> img:1', 'environment', '--workdir', '--user'] }, 'image, env and options changed: a rollout');
-  t.same(step.kind === 'update' && step.rollout, { image: 'img:1', env: { A: '1' }, options: { ...stored.options, workdir: undefined } }, 'the rollout sets every option, unsetting what the file dropped');
+  t.same(step.kind === 'update' && step.rollout, { image: 'img:1', env: { A: '1' }, options: { ...stored.options, workdir: undefined }, stopTimeout: 10 }, 'the rollout sets every option, unsetting what the file dropped');
   t.match(planPod('t-up-p', { ...wanted, replicas: 3 }, seenAs()), { kind: 'update', scale: { from: 1, to: 3 }, causes: ['replicas 1 -> 3'] }, 'the count changed: a scale, no rollout');
   t.notOk((planPod('t-up-p', { ...wanted, replicas: 3 }, seenAs()) as { rollout?: unknown }).rollout);
   t.match(planPod('t-up-p', wanted, seenAs(stored, 1, { replicaHashes: ['other'] })), { kind: 'update', causes: [/another spec/] }, 'a replica on another spec: replaced');
@@ -181,7 +181,8 @@ t.test("up's plan for a pod", async (t) => {
   };
   refusal(seenAs({ ...stored, ports: [{ hostPort: 1, containerPort: 8080 }] }), /ports changed/, 'ports');
   refusal(seenAs({ ...stored, options: { ...stored.options, networks: ['x'] } }), /--network changed/, 'networks');
-  refusal(seenAs({ ...stored, stopTimeout: 3 }), /stop timeout changed/, 'stop_grace_period');
+  const drain = planPod('t-up-p', wanted, seenAs({ ...stored, stopTimeout: 3 }));
+  t.match(drain, { kind: 'update', causes: ['stop timeout 3 s -> 10 s'], rollout: { stopTimeout: 10 } }, 'stop_grace_period changed: a rollout that records it (no replica differs)');
   refusal(seenAs({ ...stored, options: {} }), /not project t-up-p's \(it was made by create\)/, 'a pod of the same name not made by up');
   refusal(seenAs(stored, 1, { serving: false }), /repair/, 'a pod that does not serve');
 });

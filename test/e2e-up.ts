@@ -145,7 +145,7 @@ t.test('up and down with docker-compose', async (t) => {
         '    image: reuseport-pod/example:${TAG}',
         `    ports: ["127.0.0.1:${port}:8080"]`,
         '    deploy: {replicas: 3}',
-        '    stop_grace_period: 5s',
+        '    stop_grace_period: ${GRACE:-5s}',
         '    environment:',
         '      UPSTREAM: http://backend:8080/',
         '      MESSAGE: ${MESSAGE:-unset}',
@@ -158,7 +158,7 @@ t.test('up and down with docker-compose', async (t) => {
       '.env': 'TAG=t-up-v1\nMESSAGE=from-dotenv\n',
     });
     const file = join(dir, 'docker-compose.yml');
-    const env = { MESSAGE: undefined, TAG: undefined };
+    const env: NodeJS.ProcessEnv = { MESSAGE: undefined, TAG: undefined, GRACE: undefined };
     const up = await cli(['up', '-f', file, '--monitor', '1'], env);
     t.equal(up.code, 0, `up exits 0 (${up.stderr.trim().split('\n').at(-1)})`);
     t.match(up.stdout, new RegExp(`^not pods \\(no ports\\): backend; start it with: docker-compose -f ${file.replaceAll('.', '\\.')} up -d backend$`, 'm'), 'up names backend and the command that starts it');
@@ -179,6 +179,15 @@ t.test('up and down with docker-compose', async (t) => {
     t.equal(again.code, 0);
     t.match(again.stdout, /^pod e2e-up-two-app is up to date/m, 'the second up says so');
     t.same(await ids('e2e-up-two-app'), before, 'and changes nothing (same containers)');
+
+    // The drain time is the pod's record, passed to every stop: no replica needs replacing for it.
+    env['GRACE'] = '3s';
+    const grace = await cli(['up', '-f', file, '--monitor', '1'], env);
+    t.equal(grace.code, 0, `up with another stop_grace_period exits 0 (${grace.stderr.trim()})`);
+    t.match(grace.stdout, /^pod e2e-up-two-app updated \(stop timeout 5 s -> 3 s\): 3 replicas of /m, 'a rollout of the stop timeout');
+    t.same(await ids('e2e-up-two-app'), before, 'with the same containers');
+    const recorded = JSON.parse((await cli(['inspect', 'e2e-up-two-app'])).stdout) as { spec: { stopTimeout: number } };
+    t.equal(recorded.spec.stopTimeout, 3, 'the pod records 3 s');
 
     const changedEnv = await underLoad(port, () => cli(['up', '-f', file, '--monitor', '1', '-q'], { ...env, MESSAGE: 'from-shell' }));
     t.equal(changedEnv.result.code, 0, `up with MESSAGE from the shell exits 0 (${changedEnv.result.stderr.trim()})`);

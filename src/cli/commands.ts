@@ -163,6 +163,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
     .argument('[command...]', 'a process pod: the new command (after --)')
     .option('-i, --image <image>', 'the new image (default: the current one)')
     .option('-e, --env <key=value>', 'the new environment, replacing the current one (repeatable)', collect)
+    .option('--stop-timeout <s>', 'the new seconds a replica gets to drain when stopped (needs no new replicas)')
     .option('--max-surge <n>', 'replicas replaced at a time', '1')
     .option('--wait-timeout <s>', 'seconds to wait for each new replica to listen', '60')
     .option('--monitor <s>', `${MONITOR_HELP}; a failed rollout puts the previous spec back and exits non-zero`, String(DEFAULT_MONITOR_S));
@@ -183,6 +184,7 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
       const image = undo ? undefined : rolloutImage(processes, o['image'], command);
       const changes = undo ? {} : processes ? processOptions(o) : replicaOptionsFrom(o, command, engineIsLocal(ctx.runtime.endpoint));
       const env = undo ? undefined : environmentFrom(o);
+      const stopTimeout = o['stopTimeout'] === undefined ? undefined : parseSeconds(o['stopTimeout'], '--stop-timeout');
       const options = {
         ...(o['undo'] ? { undo: true } : {}),
         maxSurge: parseReplicas(o['maxSurge'], '--max-surge'),
@@ -190,15 +192,19 @@ export function registerCommands(program: Command, io: Io, context: ContextFacto
         monitorMs: parseSeconds(o['monitor'], '--monitor') * 1000,
         ...(image ? { image } : {}),
         ...(env ? { env } : {}),
+        ...(stopTimeout === undefined ? {} : { stopTimeout }),
         ...(Object.keys(changes).length > 0 ? { options: changes } : {}),
       };
       const { rolloutPod } = await import('../pod/verbs/rollout.ts');
       const result = await rolloutPod(ctx, parsePodName(rawName), options);
       if (o['json']) return json(io, result);
+      const timeout = result.stopTimeoutFrom === undefined ? '' : `stop timeout ${result.stopTimeoutFrom} s -> ${result.stopTimeout} s`;
       io.out(
         result.replaced.length === 0
-          ? `pod ${result.name}: every replica already runs ${result.image} with that environment and those options (nothing to do)`
-          : `pod ${result.name}: ${plural(result.replaced.length, 'replica')} replaced (${result.replaced.map((r) => `${r.old} -> ${r.new}`).join(', ')}), now ${result.image} (${result.seconds.toFixed(1)} s)`,
+          ? timeout
+            ? `pod ${result.name}: ${timeout} (every replica already runs ${result.image} with that environment and those options)`
+            : `pod ${result.name}: every replica already runs ${result.image} with that environment and those options (nothing to do)`
+          : `pod ${result.name}: ${plural(result.replaced.length, 'replica')} replaced (${result.replaced.map((r) => `${r.old} -> ${r.new}`).join(', ')}), now ${result.image}${timeout ? `, ${timeout}` : ''} (${result.seconds.toFixed(1)} s)`,
       );
     });
 

@@ -23,7 +23,7 @@ export type PodStep =
       kind: 'update';
       name: string;
       /** Present when the replicas must be replaced: the whole target (keys the file dropped set undefined). */
-      rollout?: { image: string; env: Record<string, string>; options: ReplicaOptions };
+      rollout?: { image: string; env: Record<string, string>; options: ReplicaOptions; stopTimeout: number };
       scale?: { from: number; to: number };
       /** In words, for the output: what differs. */
       causes: string[];
@@ -65,18 +65,16 @@ export function planPod(project: string, wanted: PodSpec, seen: SeenPod | undefi
     return { kind: 'refused', name, reason: `pod ${name}: ${namespace.map((k) => OPTION_FLAGS[k]).join(', ')} changed; they belong to the sandbox's network namespace, which an update keeps; ${recreate}` };
   }
   if ((current.mode ?? 'reuseport') !== (target.mode ?? 'reuseport')) return { kind: 'refused', name, reason: `pod ${name} runs in --mode ${current.mode ?? 'reuseport'}; ${recreate}` };
-  if (current.stopTimeout !== target.stopTimeout) {
-    return { kind: 'refused', name, reason: `pod ${name}: the stop timeout changed (${current.stopTimeout} s -> ${target.stopTimeout} s); a rollout keeps the pod's; ${recreate}` };
-  }
   const hash = specHash(target);
   const causes: string[] = [];
   if (current.image !== target.image) causes.push(`image ${current.image} -> ${target.image}`);
   if (!same(Object.entries(current.env).sort(), Object.entries(target.env).sort())) causes.push('environment');
   causes.push(...changedOptions(current.options, target.options));
+  if (current.stopTimeout !== target.stopTimeout) causes.push(`stop timeout ${current.stopTimeout} s -> ${target.stopTimeout} s`);
   const stale = seen.replicaHashes.filter((h) => h !== hash).length;
   if (causes.length === 0 && stale > 0) causes.push(`${stale} replica${stale === 1 ? '' : 's'} on another spec (an interrupted rollout)`);
   const step: PodStep = { kind: 'update', name, causes };
-  if (causes.length > 0) step.rollout = { image: target.image, env: target.env, options: replacingOptions(current.options, target.options) };
+  if (causes.length > 0) step.rollout = { image: target.image, env: target.env, options: replacingOptions(current.options, target.options), stopTimeout: target.stopTimeout };
   if (seen.desired !== wanted.replicas || seen.replicaHashes.length !== wanted.replicas) {
     step.scale = { from: seen.replicaHashes.length, to: wanted.replicas };
     causes.push(`replicas ${seen.replicaHashes.length} -> ${wanted.replicas}`);

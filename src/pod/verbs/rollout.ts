@@ -30,6 +30,11 @@ export interface RolloutOptions {
   env?: Record<string, string>;
   /** The options given: each one replaces the pod's; the others stay. */
   options?: ReplicaOptions;
+  /**
+   * The new drain time, in s. It needs no new replicas: rm, scale and rollout pass the recorded
+   * one to every stop. New replicas carry it as their own StopTimeout (the engine's own stops).
+   */
+  stopTimeout?: number;
   maxSurge: number;
   waitTimeoutMs: number;
   /** Each new batch must stay up this long after it listens (0: no window). */
@@ -41,11 +46,15 @@ export interface RolloutOptions {
 export interface RolloutResult {
   name: string;
   image: string;
+  /** The stop timeout before, when this rollout changed it. */
+  stopTimeoutFrom?: number;
+  stopTimeout: number;
   replaced: Replaced[];
   seconds: number;
 }
 
-const sameSpec = (a: StoredSpec, b: StoredSpec): boolean => specHash(a) === specHash(b);
+/** What is recorded: the replicas' spec (their hash) and the drain time, which no replica carries in its hash. */
+const sameSpec = (a: StoredSpec, b: StoredSpec): boolean => specHash(a) === specHash(b) && a.stopTimeout === b.stopTimeout;
 
 export async function rolloutPod(ctx: PodContext, name: string, options: RolloutOptions): Promise<RolloutResult> {
   const started = Date.now();
@@ -57,7 +66,7 @@ export async function rolloutPod(ctx: PodContext, name: string, options: Rollout
     const { sandbox, spec: current } = requireServing(pod);
     const target: StoredSpec = options.undo
       ? undoTarget(pod)
-      : withOptions({ ...current, image: options.image ?? current.image, env: options.env ?? current.env }, current.options, options.options);
+      : withOptions({ ...current, image: options.image ?? current.image, env: options.env ?? current.env, stopTimeout: options.stopTimeout ?? current.stopTimeout }, current.options, options.options);
     refuseNamespaceChange(name, current, target);
     if (options.options?.networks) await checkOptions(ctx, name, target);
     // Re-running an interrupted rollout: the target is already recorded, and so is what it replaced.
@@ -68,12 +77,13 @@ export async function rolloutPod(ctx: PodContext, name: string, options: Rollout
     if (!sameSpec(current, target)) await writeState(ctx, pod, markerImage(pod), { spec: target, replicas: pod.desired, previous: current });
     const outgoing = replicasNotOn(pod, target);
     const seconds = (): number => (Date.now() - started) / 1000;
-    if (outgoing.length === 0) return { name, image: target.image, replaced: [], seconds: seconds() };
+    const timeout = { stopTimeout: target.stopTimeout, ...(current.stopTimeout !== target.stopTimeout ? { stopTimeoutFrom: current.stopTimeout } : {}) };
+    if (outgoing.length === 0) return { name, image: target.image, ...timeout, replaced: [], seconds: seconds() };
 
     const step = { maxSurge: options.maxSurge, waitTimeoutMs: options.waitTimeoutMs, monitorMs: options.monitorMs };
     try {
       const replaced = await replaceReplicas(ctx, await requirePod(ctx.runtime, name), sandbox.id, target, outgoing, step);
-      return { name, image: target.image, replaced, seconds: seconds() };
+      return { name, image: target.image, ...timeout, replaced, seconds: seconds() };
     } catch (err) {
       const done = err instanceof ReplaceError ? err.replaced.length : 0;
       const reason = err instanceof Error ? err.message : String(err);
