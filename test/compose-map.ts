@@ -9,6 +9,7 @@ import { ExitCode, PodError } from '../src/errors.ts';
 import { unescapeDollars, oneLine } from '../src/compose/installed.ts';
 import { normalizeProjectName, projectName } from '../src/compose/project.ts';
 import { composePath, validateComposeModel } from '../src/compose/schema.ts';
+import { loadProject } from '../src/compose/load.ts';
 import { mapProject, type ComposeProject } from '../src/compose/services.ts';
 import { shellWords } from '../src/compose/words.ts';
 import { planPod, type SeenPod } from '../src/pod/model/converge.ts';
@@ -95,6 +96,28 @@ t.test('every key a pod has an option for maps to it', async (t) => {
   });
   t.same(p.networks.map((n) => [n.name, n.external, n.labels['com.docker.compose.network']]), [['custom-front', false, 'front']], 'the network, with Compose labels');
   t.same(p.volumes.map((v) => [v.name, v.labels['com.docker.compose.project'], v.labels['com.docker.compose.volume']]), [['t-up-p_data', 't-up-p', 'data']]);
+});
+
+t.test('profiles, as Compose has them: active ones, or the service named on the command line', async (t) => {
+  const services = { app: app(), debug: app({ ports: ['18434:8080'], profiles: ['debug'] }), tools: { image: 'busybox', profiles: ['debug', 'ops'] } };
+  const run = (profiles: string[], selected: string[] = []): ComposeProject => mapProject({ services }, { project: 't-up-p', selected, scale: {}, composeVersion: '1.29.2', profiles });
+  t.same([run([]).pods.map((p) => p.service), run([]).others], [['app'], []], 'no profile active: only the services without profiles');
+  t.same([run(['debug']).pods.map((p) => p.service), run(['debug']).others], [['app', 'debug'], ['tools']], '--profile debug: its services too');
+  t.same(run(['ops']).others, ['tools'], 'one of its profiles is enough');
+  t.same(run([], ['debug']).pods.map((p) => p.service), ['debug'], 'named on the command line: enabled whatever its profiles');
+  refuses(t, () => mapProject({ services }, { project: 't-up-p', selected: [], scale: { debug: '2' }, composeVersion: '1.29.2', profiles: [] }), /^--scale debug: debug is not a pod here \(it is not selected\)/, '--scale of a service whose profile is off');
+});
+
+t.test('profiles through the installed Compose: --profile and COMPOSE_PROFILES', async (t) => {
+  const folder = join(dir, 'profiles');
+  mkdirSync(folder);
+  writeFileSync(join(folder, 'compose.yaml'), 'services:\n  app:\n    image: img:1\n    ports: ["18435:8080"]\n  debug:\n    image: img:1\n    ports: ["18436:8080"]\n    profiles: [debug]\n');
+  const file = join(folder, 'compose.yaml');
+  const services = async (profiles: string[], env: NodeJS.ProcessEnv = {}): Promise<string[]> =>
+    (await loadProject({ files: [file], project: 't-up-prof', services: [], scale: {}, profiles }, () => undefined, { ...process.env, COMPOSE_PROFILES: undefined, ...env })).pods.map((p) => p.service);
+  t.same(await services([]), ['app'], 'none active');
+  t.same(await services(['debug']), ['app', 'debug'], '--profile debug');
+  t.same(await services([], { COMPOSE_PROFILES: 'other,debug' }), ['app', 'debug'], 'COMPOSE_PROFILES=other,debug');
 });
 
 t.test('the default network, the replica count and selection', async (t) => {

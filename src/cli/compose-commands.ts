@@ -2,6 +2,7 @@
 // Compose reads the files (src/compose/); the pod layer converges (src/pod/verbs/up.ts, down.ts).
 import type { Command } from 'commander';
 import { usageError } from '../errors.ts';
+import type { ComposeFlags } from '../compose/installed.ts';
 import type { LoadedProject } from '../compose/load.ts';
 import { DEFAULT_MONITOR_S, parsePodName, parseSeconds } from '../pod/model/spec.ts';
 import type { UpPodResult } from '../pod/verbs/up.ts';
@@ -32,7 +33,7 @@ function describe(p: UpPodResult): string {
 }
 
 /** The command that starts the services that are not pods, with the same files and project. */
-function composeHint(project: LoadedProject, flags: { files: string[]; project?: string }, globalArgs: (flags: { files: string[]; project?: string }) => string[]): string {
+function composeHint(project: LoadedProject, flags: ComposeFlags, globalArgs: (flags: ComposeFlags) => string[]): string {
   return [project.tool.command, ...globalArgs(flags).map(shellQuote), 'up', '-d', ...project.others].join(' ');
 }
 
@@ -43,13 +44,14 @@ export function registerComposeCommands(program: Command, io: Io, context: Conte
     .argument('[services...]', 'only these services (default: all)')
     .option('-f, --file <file>', 'Compose file (repeatable; merged in order, as Compose does)', collect)
     .option('-p, --project-name <name>', 'project name (default: COMPOSE_PROJECT_NAME, else the folder name)')
+    .option('--profile <name>', 'enable the services of a profile (repeatable; also COMPOSE_PROFILES)', collect)
     .option('--scale <service=n>', 'replicas of a service, over deploy.replicas and scale (repeatable)', collect)
     .option('--wait-timeout <s>', 'seconds to wait for each new replica to listen', '60')
     .option('--monitor <s>', 'seconds each new replica must stay up after it listens', String(DEFAULT_MONITOR_S))
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExamples:\n  reuseport-pod up --scale app=3\n  reuseport-pod up -f compose.yaml -f compose.prod.yaml app\nServices without ports are not pods: up prints the Compose command that starts them.')
     .action(async (services: string[], o: Record<string, string & string[]>, cmd: Command) => {
-      const flags = { files: o['file'] ?? [], ...(o['projectName'] ? { project: String(o['projectName']) } : {}) };
+      const flags = { files: o['file'] ?? [], ...(o['projectName'] ? { project: String(o['projectName']) } : {}), ...(o['profile'] ? { profiles: o['profile'] } : {}) };
       const ctx = context(cmd);
       // The Compose schema's validator (ajv) takes tens of ms to load, and the verbs' modules some
       // more: only up pays for them.

@@ -18,6 +18,8 @@ export interface ComposeTool {
 export interface ComposeFlags {
   files: string[];
   project?: string;
+  /** `--profile`s given (COMPOSE_PROFILES reaches Compose through the environment). */
+  profiles?: string[];
 }
 
 interface Run {
@@ -49,7 +51,11 @@ export async function findCompose(env: NodeJS.ProcessEnv = process.env): Promise
 }
 
 /** The global flags, as both versions take them before the subcommand. */
-export const globalArgs = (flags: ComposeFlags): string[] => [...flags.files.flatMap((f) => ['-f', f]), ...(flags.project ? ['-p', flags.project] : [])];
+export const globalArgs = (flags: ComposeFlags): string[] => [
+  ...flags.files.flatMap((f) => ['-f', f]),
+  ...(flags.project ? ['-p', flags.project] : []),
+  ...(flags.profiles ?? []).flatMap((p) => ['--profile', p]),
+];
 
 /** Compose's complaint on one line: it spreads one error over several (v1: "... invalid because:\n..."). */
 export function oneLine(stderr: string): string {

@@ -20,6 +20,7 @@ export async function loadProject(flags: LoadFlags, warn: (line: string) => void
   validateComposeModel(model);
   const printed = typeof model['name'] === 'string' ? model['name'] : undefined;
   const name = projectName({ ...(flags.project ? { project: flags.project } : {}), ...(printed ? { printed } : {}), files: flags.files, env });
-  const project = mapProject(model, { project: name, selected: flags.services, scale: flags.scale, composeVersion: tool.version });
+  const profiles = [...(flags.profiles ?? []), ...(env['COMPOSE_PROFILES'] ?? '').split(',').map((p) => p.trim()).filter(Boolean)];
+  const project = mapProject(model, { project: name, selected: flags.services, scale: flags.scale, composeVersion: tool.version, profiles });
   return { ...project, tool };
 }

@@ -30,7 +30,7 @@ export interface ComposeProject {
 const POD_KEYS = new Set([
   'image', 'command', 'entrypoint', 'environment', 'volumes', 'tmpfs', 'networks', 'extra_hosts', 'dns', 'user', 'working_dir',
   'read_only', 'cap_add', 'cap_drop', 'labels', 'healthcheck', 'stop_grace_period', 'deploy', 'mem_limit', 'cpus', 'pids_limit',
-  'ports', 'scale', 'restart', 'build', 'depends_on', 'stop_signal',
+  'ports', 'scale', 'restart', 'build', 'depends_on', 'stop_signal', 'profiles',
 ]);
 
 /** Why a key cannot be honoured, where there is more to say than "not supported". */
@@ -39,7 +39,6 @@ const WHY: Record<string, string> = {
   pid: "a pod's replicas get their own PID namespace",
   container_name: 'a pod has several containers, named <pod>-sandbox and <pod>-N',
   env_file: 'the installed Compose did not resolve it into environment',
-  profiles: 'reuseport-pod does not select services by profile yet; name the services instead',
 };
 
 const DEPLOY_KEYS = new Set(['replicas', 'resources', 'mode']);
@@ -140,6 +139,18 @@ export interface MapFlags {
   selected: string[];
   scale: Record<string, string>;
   composeVersion: string;
+  /** Active profiles (--profile, COMPOSE_PROFILES). */
+  profiles?: string[];
+}
+
+/**
+ * Compose's rule: a service with profiles runs when one of them is active, or when it is named on
+ * the command line. docker-compose 1.x's `config` prints every service whatever the profiles, so
+ * the rule is applied here.
+ */
+function enabledByProfiles(name: string, svc: unknown, flags: MapFlags): boolean {
+  const profiles = isObj(svc) && Array.isArray(svc['profiles']) ? svc['profiles'].map(String) : [];
+  return profiles.length === 0 || profiles.some((p) => flags.profiles?.includes(p)) || flags.selected.includes(name);
 }
 
 /**
@@ -178,7 +189,7 @@ function takeBackExported(services: Obj, selected: readonly string[]): Obj {
 export function mapProject(model: Obj, flags: MapFlags): ComposeProject {
   const services = takeBackExported(isObj(model['services']) ? model['services'] : {}, flags.selected);
   for (const s of flags.selected) if (!(s in services)) throw usageError(`no service "${s}" in the project; it has ${Object.keys(services).join(', ') || 'none'}`);
-  const selected = flags.selected.length > 0 ? flags.selected : Object.keys(services);
+  const selected = flags.selected.length > 0 ? flags.selected : Object.keys(services).filter((name) => enabledByProfiles(name, services[name], flags));
   const resources = new ProjectResources(flags.project, model, flags.composeVersion);
   const pods: ComposePod[] = [];
   const others: string[] = [];
