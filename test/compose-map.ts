@@ -120,6 +120,20 @@ t.test('profiles through the installed Compose: --profile and COMPOSE_PROFILES',
   t.same(await services([], { COMPOSE_PROFILES: 'other,debug' }), ['app', 'debug'], 'COMPOSE_PROFILES=other,debug');
 });
 
+t.test('depends_on: pods it names come up first, and with it, as Compose starts dependencies', async (t) => {
+  const services = {
+    app: app({ depends_on: ['api', 'db'] }),
+    api: app({ ports: ['18437:8080'], depends_on: { cache: { condition: 'service_started' } } }),
+    db: { image: 'postgres' },
+    cache: { image: 'redis' },
+  };
+  const all = map(services);
+  t.same(all.pods.map((p) => [p.service, p.after, p.dependsOn]), [['api', [], ['cache']], ['app', ['api'], ['db']]], 'api before app; db and cache are Compose\'s to start');
+  t.same(map(services, {}, {}, ['app']).pods.map((p) => p.service), ['api', 'app'], 'up app brings api, a pod it depends on');
+  refuses(t, () => map({ a: app({ depends_on: ['b'] }), b: app({ ports: ['18438:8080'], depends_on: ['a'] }) }), /^services\.a\.depends_on: a cycle \(a -> b -> a\)/, 'a cycle');
+  refuses(t, () => map({ a: app({ depends_on: ['nope'] }) }), /^services\.a\.depends_on: no service "nope"/, 'a missing dependency');
+});
+
 t.test('the default network, the replica count and selection', async (t) => {
   const p = map({ app: app({ scale: 2 }), web: app({ ports: ['18432:8080'] }) }, {}, { web: '5' }, ['app', 'web']);
   t.same(p.pods.map((x) => [x.spec.name, x.spec.replicas, x.spec.options?.networks]), [['t-up-p-app', 2, ['t-up-p_default']], ['t-up-p-web', 5, ['t-up-p_default']]], 'scale, then --scale over it');
@@ -149,7 +163,6 @@ t.test('what a pod cannot honour is refused, naming the service and the key', as
   refuses(t, () => map({ app: app({ environment: { PORT: '9000' } }) }), /^services\.app\.environment\.PORT: /, 'another PORT');
   refuses(t, () => map({ app: app({ networks: { default: { aliases: ['x'] } } }) }), /^services\.app\.networks\.default\.aliases: /, 'network aliases');
   refuses(t, () => map({ app: app({ entrypoint: ['a', 'b'] }) }), /^services\.app\.entrypoint: /, 'a long entrypoint without command');
-  refuses(t, () => map({ app: app({ depends_on: ['web'] }), web: app({ ports: ['18439:8080'] }) }), /^services\.app\.depends_on: web publishes ports/, 'depends_on a pod');
   refuses(t, () => map({ app: app({ volumes: ['nodecl:/data'] }) }), /^services\.app\.volumes\[0\]: volume "nodecl" is not declared/, 'an undeclared volume');
   refuses(t, () => map({ app: app() }, { networks: { default: { driver: 'overlay' } } }), /^networks\.default\.driver: /, 'a network driver up cannot make');
   refuses(t, () => map({ app: app() }, {}, { db: '2' }), /--scale db: no service/, '--scale of an unknown service');

@@ -22,8 +22,8 @@ import { describe, startLoad, type LoadReport } from './helpers/load.ts';
 
 const V1 = 'reuseport-pod/example:t-up-v1';
 const V2 = 'reuseport-pod/example:t-up-v2';
-const PROJECTS = ['e2e-up-seed', 'e2e-up-two', 'e2e-up-merge', 'e2e-up-bad', 'e2e-up-invalid', 'e2e-up-noimage'];
-const SERVICES = ['app'];
+const PROJECTS = ['e2e-up-seed', 'e2e-up-two', 'e2e-up-merge', 'e2e-up-bad', 'e2e-up-invalid', 'e2e-up-noimage', 'e2e-up-deps'];
+const SERVICES = ['app', 'api'];
 
 const root = mkdtempSync(join(tmpdir(), 'e2e-up-'));
 
@@ -249,6 +249,34 @@ t.test('up and down with docker-compose', async (t) => {
     t.match(downV.stdout, /^project e2e-up-merge: no pods to remove$/m);
     t.match(downV.stdout, /^volume e2e-up-merge_data removed$/m);
     t.notOk(await volumeExists('e2e-up-merge_data'), 'down --volumes after a plain down removes it');
+  });
+
+  t.test('a pod that depends on another pod: up app brings api up first, and app reaches it', async (t) => {
+    const [appPort, apiPort] = [await freePort(), await freePort()];
+    const dir = project('e2e-up-deps', {
+      'docker-compose.yml': [
+        'services:',
+        '  app:',
+        `    image: ${V1}`,
+        `    ports: ["127.0.0.1:${appPort}:8080"]`,
+        '    environment: {UPSTREAM: "http://e2e-up-deps-api-sandbox:8080/"}',
+        '    depends_on: [api]',
+        '  api:',
+        `    image: ${V1}`,
+        `    ports: ["127.0.0.1:${apiPort}:8080"]`,
+        '',
+      ].join('\n'),
+    });
+    const file = join(dir, 'docker-compose.yml');
+    const up = await cli(['up', '-f', file, 'app', '--monitor', '1']);
+    t.equal(up.code, 0, `up app exits 0 (${up.stderr.trim().split('\n').at(-1)})`);
+    const lines = up.stdout.split('\n').filter((l) => l.startsWith('pod '));
+    t.match(lines, [/^pod e2e-up-deps-api created/, /^pod e2e-up-deps-app created/], 'api, its dependency, first');
+    const via = await getNewConnection(appPort, '/upstream');
+    t.match(via.body, /^Hello from e2e-up-deps-app-1 via Hello from e2e-up-deps-api-1/, `app reaches api over the project's network (${via.body.trim()})`);
+    const down = await cli(['down', '-f', file]);
+    t.equal(down.code, 0);
+    t.match(down.stdout, /removed 2 pods/);
   });
 
   t.test('refused: one line, exit 2, nothing made', async (t) => {

@@ -12,8 +12,10 @@ import { at, isObj, type Obj } from './words.ts';
 export interface ComposePod {
   service: string;
   spec: PodSpec;
-  /** Services it depends on (none of them a pod): they must run before it starts. */
+  /** Services it depends on that are not pods: they must run (Compose starts them) before it starts. */
   dependsOn: string[];
+  /** Pods it depends on: `up` brings them up first (they come before it in `pods`). */
+  after: string[];
 }
 
 export interface ComposeProject {
@@ -122,16 +124,41 @@ function stopTimeout(name: string, svc: Obj): number {
   return s;
 }
 
-function dependsOn(name: string, svc: Obj, services: Obj): string[] {
+const publishes = (svc: unknown): boolean => isObj(svc) && svc['ports'] !== undefined && !(Array.isArray(svc['ports']) && svc['ports'].length === 0);
+
+function dependenciesOf(name: string, svc: Obj): string[] {
   const raw = svc['depends_on'];
   const deps = raw === undefined ? [] : Array.isArray(raw) ? raw.map(String) : Object.keys(raw as Obj);
   for (const dep of deps) {
     const cond = isObj(raw) && isObj((raw as Obj)[dep]) ? ((raw as Obj)[dep] as Obj)['condition'] : undefined;
     if (cond !== undefined && cond !== 'service_started') throw usageError(`services.${name}.depends_on.${dep}.condition: ${String(cond)}: up checks only that ${dep} runs (service_started)`);
-    const other = services[dep];
-    if (isObj(other) && other['ports'] !== undefined) throw usageError(`services.${name}.depends_on: ${dep} publishes ports too; pods do not start in order, drop the dependency`);
   }
   return deps;
+}
+
+/**
+ * The selection with the pods it depends on, as Compose starts a service's dependencies with it,
+ * dependencies first; a cycle is refused, as Compose refuses it.
+ */
+function withPodDependencies(selected: string[], services: Obj): string[] {
+  const ordered: string[] = [];
+  const visiting: string[] = [];
+  const visit = (name: string): void => {
+    if (ordered.includes(name)) return;
+    if (visiting.includes(name)) throw usageError(`services.${name}.depends_on: a cycle (${[...visiting.slice(visiting.indexOf(name)), name].join(' -> ')}); Compose refuses it too`);
+    visiting.push(name);
+    const svc = services[name];
+    if (isObj(svc) && publishes(svc)) {
+      for (const dep of dependenciesOf(name, svc)) {
+        if (!(dep in services)) throw usageError(`services.${name}.depends_on: no service "${dep}" in the project`);
+        if (publishes(services[dep])) visit(dep);
+      }
+    }
+    visiting.pop();
+    ordered.push(name);
+  };
+  for (const name of selected) visit(name);
+  return ordered;
 }
 
 export interface MapFlags {
@@ -189,13 +216,13 @@ function takeBackExported(services: Obj, selected: readonly string[]): Obj {
 export function mapProject(model: Obj, flags: MapFlags): ComposeProject {
   const services = takeBackExported(isObj(model['services']) ? model['services'] : {}, flags.selected);
   for (const s of flags.selected) if (!(s in services)) throw usageError(`no service "${s}" in the project; it has ${Object.keys(services).join(', ') || 'none'}`);
-  const selected = flags.selected.length > 0 ? flags.selected : Object.keys(services).filter((name) => enabledByProfiles(name, services[name], flags));
+  const selected = withPodDependencies(flags.selected.length > 0 ? flags.selected : Object.keys(services).filter((name) => enabledByProfiles(name, services[name], flags)), services);
   const resources = new ProjectResources(flags.project, model, flags.composeVersion);
   const pods: ComposePod[] = [];
   const others: string[] = [];
   for (const name of selected) {
     const svc = services[name] as Obj;
-    if (svc['ports'] === undefined || (Array.isArray(svc['ports']) && svc['ports'].length === 0)) {
+    if (!publishes(svc)) {
       others.push(name);
       continue;
     }
@@ -219,7 +246,8 @@ export function mapProject(model: Obj, flags: MapFlags): ComposeProject {
     };
     const compact = compactOptions(options);
     if (compact) spec.options = compact;
-    pods.push({ service: name, spec, dependsOn: dependsOn(name, svc, services) });
+    const deps = dependenciesOf(name, svc);
+    pods.push({ service: name, spec, dependsOn: deps.filter((d) => !publishes(services[d])), after: deps.filter((d) => publishes(services[d])) });
   }
   for (const s of Object.keys(flags.scale)) {
     if (!(s in services)) throw usageError(`--scale ${s}: no service "${s}" in the project`);
