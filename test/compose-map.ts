@@ -75,6 +75,7 @@ t.test('every key a pod has an option for maps to it', async (t) => {
   t.equal(spec.stopTimeout, 90, 'stop_grace_period 1m30s');
   t.same(spec.options, {
     networks: ['custom-front'],
+    networkAliases: ['app'],
     volumes: ['t-up-p_data:/data:rw', `${join(dir, 'conf')}:/etc/app:ro`],
     mounts: [{ type: 'tmpfs', target: '/scratch', tmpfsSizeBytes: 1048576 }],
     tmpfs: { '/run': '' },

@@ -83,7 +83,7 @@ t.test('replica options', async (t) => {
   const created = await cli(
     [
       'create', POD, '--port', `127.0.0.1:${port}:8080`, '--replicas', '3', '--monitor', '1',
-      '--network', NET,
+      '--network', NET, '--network-alias', 'e2e-opt-web',
       '--env-file', join(dir, 'app.env'), '-e', 'MODE=cli', '-e', `UPSTREAM=http://${DB}:8080/`,
       '-v', `${join(dir, 'message.txt')}:/etc/app/message.txt:ro`, '-v', '/var/cache/app',
       '--memory', '96m', '--cpus', '0.5', '--pids-limit', '64',
@@ -100,6 +100,13 @@ t.test('replica options', async (t) => {
     const seen = await answers(port, '/upstream', 60);
     for (const r of replicas) t.ok(seen.get(`200 Hello from ${r} via Hello from db`), `${r} answered through the backend (${JSON.stringify([...seen])})`);
     t.same([...seen.keys()].filter((k) => !k.endsWith('via Hello from db')), [], 'every answer came through the backend');
+  });
+
+  t.test('--network-alias: the backend finds the pod by that name', async (t) => {
+    const resolved = await docker('exec', DB, 'node', '-e', "require('dns').lookup('e2e-opt-web', (e, a) => console.log(e ? e.code : a))");
+    const sandboxIp = await docker('inspect', `${POD}-sandbox`, '--format', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`);
+    t.ok(sandboxIp.length > 0, `the sandbox has an address on ${NET} (${sandboxIp})`);
+    t.equal(resolved, sandboxIp, 'e2e-opt-web resolves to the sandbox, whose namespace the replicas listen in');
   });
 
   t.test('the mounted file and the env file reach the replicas; --env wins', async (t) => {

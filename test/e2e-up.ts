@@ -259,7 +259,7 @@ t.test('up and down with docker-compose', async (t) => {
         '  app:',
         `    image: ${V1}`,
         `    ports: ["127.0.0.1:${appPort}:8080"]`,
-        '    environment: {UPSTREAM: "http://e2e-up-deps-api-sandbox:8080/"}',
+        '    environment: {UPSTREAM: "http://api:8080/"}',
         '    depends_on: [api]',
         '  api:',
         `    image: ${V1}`,
@@ -273,7 +273,7 @@ t.test('up and down with docker-compose', async (t) => {
     const lines = up.stdout.split('\n').filter((l) => l.startsWith('pod '));
     t.match(lines, [/^pod e2e-up-deps-api created/, /^pod e2e-up-deps-app created/], 'api, its dependency, first');
     const via = await getNewConnection(appPort, '/upstream');
-    t.match(via.body, /^Hello from e2e-up-deps-app-1 via Hello from e2e-up-deps-api-1/, `app reaches api over the project's network (${via.body.trim()})`);
+    t.match(via.body, /^Hello from e2e-up-deps-app-1 via Hello from e2e-up-deps-api-1/, `app reaches api by its service name over the project's network, as in Compose (${via.body.trim()})`);
     const down = await cli(['down', '-f', file]);
     t.equal(down.code, 0);
     t.match(down.stdout, /removed 2 pods/);

@@ -19,6 +19,7 @@ import {
   parseMount,
   parseNetworks,
   parsePidsLimit,
+  parseNetworkAliases,
   parseStopSignal,
   parseTmpfs,
   parseVolume,
@@ -121,6 +122,12 @@ t.test('labels, networks, hosts, dns', async (t) => {
   t.same(parseAddHosts(['db.internal:10.0.0.5', 'v6:::1', 'gw=host-gateway']), ['db.internal:10.0.0.5', 'v6:::1', 'gw:host-gateway']);
   usage(t, () => parseAddHosts(['db.internal']), /is not HOST:IP/, 'no address');
   usage(t, () => parseAddHosts(['db:not-an-ip']), /is not an IP address/, 'bad address');
+});
+
+t.test('--network-alias: DNS names, only with a network to be named on', async (t) => {
+  t.same(parseNetworkAliases(['web', 'web', 'api.internal'], ['backend']), ['web', 'api.internal'], 'duplicates dropped');
+  usage(t, () => parseNetworkAliases(['web'], undefined), /^--network-alias names the pod on the networks it joins, and it joins none; add --network NAME$/, 'without --network');
+  usage(t, () => parseNetworkAliases(['-web'], ['backend']), /is not a name other containers can look up/, 'a bad name');
 });
 
 t.test('--stop-signal: names with or without SIG, numbers, as docker takes them', async (t) => {

@@ -13,6 +13,7 @@ import {
   parseLabels,
   parseMemory,
   parseMount,
+  parseNetworkAliases,
   parseNetworks,
   parsePidsLimit,
   parseTmpfs,
@@ -29,6 +30,7 @@ export function addReplicaFlags(command: Command): Command {
   return command
     .option('--env-file <file>', 'read KEY=VALUE lines for every replica (repeatable; --env wins)', collect)
     .option('--network <network>', 'join an existing network, so replicas reach its containers by name (repeatable)', collect)
+    .option('--network-alias <alias>', "a name the pod answers to on the networks it joins (repeatable), so their containers reach it by that name", collect)
     .option('-v, --volume <src:dst[:ro]>', 'bind a host path or mount a named volume in every replica (repeatable)', collect)
     .option('--mount <spec>', 'docker\'s --mount: type=bind|volume|tmpfs,source=...,target=...[,readonly] (repeatable)', collect)
     .option('--tmpfs <dst[:options]>', 'mount a tmpfs, e.g. /run:size=64m (repeatable)', collect)
@@ -68,6 +70,7 @@ const text = (o: Flags, key: string): string | undefined => (o[key] === undefine
 export function replicaOptionsFrom(o: Flags, command: readonly string[], checkSources: boolean): ReplicaOptions {
   const options: ReplicaOptions = {};
   if (o['network']) options.networks = parseNetworks(list(o, 'network'));
+  if (o['networkAlias']) options.networkAliases = parseNetworkAliases(list(o, 'networkAlias'), options.networks);
   if (o['volume']) options.volumes = list(o, 'volume').map((v) => parseVolume(v, checkSources));
   if (o['mount']) options.mounts = list(o, 'mount').map((m) => parseMount(m, checkSources));
   if (o['tmpfs']) options.tmpfs = parseTmpfs(list(o, 'tmpfs'));

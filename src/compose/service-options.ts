@@ -10,6 +10,7 @@ import {
   parseLabels,
   parseMemory,
   parseMount,
+  parseNetworkAliases,
   parseNetworks,
   parsePidsLimit,
   parseStopSignal,
@@ -123,6 +124,8 @@ export function serviceOptions(name: string, svc: Obj, resources: ProjectResourc
   }
   const names = keys.map((k) => resources.network(k, `${where}.networks`).name);
   o.networks = at(`${where}.networks`, () => parseNetworks(names));
+  // As Compose names every container of a service: by the service's name, on each of its networks.
+  o.networkAliases = at(where, () => parseNetworkAliases([name], o.networks, `${where} (its name, as an alias)`));
   const volumes = (svc['volumes'] as unknown[] | undefined) ?? [];
   const binds: string[] = [];
   const mounts: MountSpec[] = [];

@@ -246,7 +246,7 @@ export class DockerRuntime implements Runtime {
       (error: unknown) => ({ failed: true as const, error }),
     );
     try {
-      await this.joinNetworks(container.id, config.name, config.namespaceOptions?.networks);
+      await this.joinNetworks(container.id, config.name, config.namespaceOptions);
       await this.call(`starting sandbox ${config.name}`, () => container.start());
     } catch (err) {
       // What whileStarting made joins this sandbox: the caller removes it, then the sandbox.
@@ -292,7 +292,7 @@ export class DockerRuntime implements Runtime {
       }),
     );
     try {
-      await this.joinNetworks(container.id, config.name, config.namespaceOptions?.networks);
+      await this.joinNetworks(container.id, config.name, config.namespaceOptions);
     } catch (err) {
       await this.removeContainer(container.id).catch(() => undefined);
       throw err;
@@ -301,9 +301,10 @@ export class DockerRuntime implements Runtime {
   }
 
   /** Networks beyond the first, joined before the container starts (as `docker run --network a --network b` does). */
-  private async joinNetworks(id: string, name: string, networks: string[] | undefined): Promise<void> {
-    for (const network of networks ?? []) {
-      await this.call(`connecting ${name} to network ${network}`, () => this.docker.getNetwork(network).connect({ Container: id }));
+  private async joinNetworks(id: string, name: string, options: NamespaceOptions | undefined): Promise<void> {
+    for (const network of options?.networks ?? []) {
+      const endpoint = options?.aliases?.length ? { EndpointConfig: { Aliases: options.aliases } } : {};
+      await this.call(`connecting ${name} to network ${network}`, () => this.docker.getNetwork(network).connect({ Container: id, ...endpoint }));
     }
   }
 

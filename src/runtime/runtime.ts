@@ -39,6 +39,8 @@ export interface HealthConfig {
 export interface NamespaceOptions {
   /** Networks joined besides the one `namespace` names (connected before the container starts). */
   networks?: string[];
+  /** Names the container answers to on those networks (network-scoped DNS aliases). */
+  aliases?: string[];
   /** `HOST:IP` lines for /etc/hosts. */
   extraHosts?: string[];
   dns?: string[];

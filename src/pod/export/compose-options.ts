@@ -13,7 +13,7 @@ export interface ComposeOptions {
   /** Keys of every replica service. */
   service: Obj;
   /** Keys of the service owning the namespace; `networks` is the list of external networks it joins. */
-  namespace: { networks: string[]; keys: Obj };
+  namespace: { networks: string[]; aliases: string[]; keys: Obj };
   /** Top-level `volumes:` and `networks:` entries. */
   volumes: Record<string, Obj>;
   networks: Record<string, Obj>;
@@ -30,6 +30,10 @@ export const composeDuration = (ms: number): string => (ms % 1000 === 0 ? `${ms 
 
 const HANDLERS: Handlers = {
   networks: (networks, b, shape) => joinNetworks(networks, b, shape),
+  networkAliases: (aliases, b, shape) => {
+    if (shape === 'host') b.serviceNotes.push({ key: 'network_mode', text: `${flagOf('networkAliases')} ${aliases.join(', ')}: not expressible, a service on the host's network joins no network to be named on.` });
+    else b.namespace.aliases = aliases;
+  },
   // Volumes, mounts and tmpfs: together, see finishMounts.
   volumes: () => undefined,
   mounts: () => undefined,
@@ -156,7 +160,7 @@ function finishMounts(o: ReplicaOptions, b: ComposeOptions): void {
 }
 
 export function composeOptions(options: ReplicaOptions | undefined, shape: Shape): ComposeOptions {
-  const b: ComposeOptions = { service: {}, namespace: { networks: [], keys: {} }, volumes: {}, networks: {}, serviceNotes: [], namespaceNotes: [], topNotes: [] };
+  const b: ComposeOptions = { service: {}, namespace: { networks: [], aliases: [], keys: {} }, volumes: {}, networks: {}, serviceNotes: [], namespaceNotes: [], topNotes: [] };
   if (!options) return b;
   for (const key of Object.keys(options) as Array<keyof ReplicaOptions>) {
     const value = options[key];
@@ -167,6 +171,11 @@ export function composeOptions(options: ReplicaOptions | undefined, shape: Shape
     else handler(value, b, shape);
   }
   finishMounts(options, b);
+  // create refuses an alias without a network; a spec from elsewhere may have one all the same.
+  if (b.namespace.aliases.length > 0 && b.namespace.networks.length === 0) {
+    b.serviceNotes.push({ key: 'image', text: `${flagOf('networkAliases')} ${b.namespace.aliases.join(', ')}: the pod joins no network, so there is none to be named on.` });
+    b.namespace.aliases = [];
+  }
   if (Object.keys(b.namespace.keys).length > 0 && shape === 'pod') {
     b.namespaceNotes.push({
       key: Object.keys(b.namespace.keys)[0] ?? '',

@@ -28,8 +28,10 @@ export function upServiceName(name: string, spec: StoredSpec): string {
 }
 
 /** Why a pod's options have no Compose form `up` maps back to the same spec; undefined when they have. */
-function notExpressible(spec: StoredSpec): string | undefined {
+function notExpressible(name: string, spec: StoredSpec): string | undefined {
   if ((spec.mode ?? 'reuseport') !== 'reuseport') return `the pod runs in --mode ${spec.mode}, and up makes pods of the default mode only`;
+  const aliases = (spec.options?.networkAliases ?? []).filter((a) => a !== upServiceName(name, spec));
+  if (aliases.length > 0) return `--network-alias ${aliases.join(', ')}: up names a pod on its networks by its service's name only`;
   const mountWithMode = spec.options?.mounts?.find((m) => m.tmpfsMode !== undefined);
   if (mountWithMode) return `--mount ${mountWithMode.target} sets a tmpfs mode, which up's mounts do not take`;
   return undefined;
@@ -38,10 +40,11 @@ function notExpressible(spec: StoredSpec): string | undefined {
 function networksOf(o: ReplicaOptions, project: string | undefined): string[] | undefined {
   const networks = (o.networks ?? []).map((n) => (project && n === `${project}_default` ? 'default' : n));
   // A service that names none is on the project's default network, as in Compose.
-  return networks.length === 1 && networks[0] === 'default' ? undefined : networks;
+  return networks.length === 0 || (networks.length === 1 && networks[0] === 'default') ? undefined : networks;
 }
 
 function optionKeys(o: ReplicaOptions, project: string | undefined): Record<string, unknown> {
+  // The project label and the service's own name as its alias: up sets both again.
   const labels = Object.fromEntries(Object.entries(o.labels ?? {}).filter(([k]) => k !== PROJECT_LABEL));
   const networks = networksOf(o, project);
   const volumes = [
@@ -79,7 +82,7 @@ function optionKeys(o: ReplicaOptions, project: string | undefined): Record<stri
 
 /** The head's field: the pod as one service, or why up cannot take it back. */
 export function upField(name: string, spec: StoredSpec, replicas: number): UpField {
-  const refused = notExpressible(spec);
+  const refused = notExpressible(name, spec);
   if (refused) return { pod: name, refused };
   const project = projectOf(spec);
   const definition = {

@@ -10,7 +10,7 @@ import { formatPort } from '../model/spec.ts';
 import { composeOptions, type ComposeOptions } from './compose-options.ts';
 import { UP_FIELD, upField } from './compose-up.ts';
 import { projectOf } from '../model/project.ts';
-import { applyNotes, envOf, escapeDollars, quoteEnvValues, render, replicaNumbers, shapeOf, yamlDoc, type ExportSource } from './shared.ts';
+import { applyNotes, envOf, escapeDollars, escapeValues, quoteEnvValues, render, replicaNumbers, shapeOf, yamlDoc, type ExportSource } from './shared.ts';
 
 export const COMPOSE_SANDBOX = 'sandbox';
 /** A DNAT pod's NAT helper, run once by Compose in the sandbox's namespace. */
@@ -70,7 +70,7 @@ function composeDnatModel(source: ExportSource, o: ComposeOptions): Record<strin
       security_opt: ['no-new-privileges:true'],
       restart: 'unless-stopped',
       // Each replica owns its namespace here: the pod's networks and resolver settings are its own.
-      networks: { default: { ipv4_address: b.address }, ...Object.fromEntries(o.namespace.networks.map((n) => [n, {}])) },
+      networks: { default: { ipv4_address: b.address }, ...joinedNetworks(o) },
       ...o.namespace.keys,
     };
   }
@@ -87,6 +87,10 @@ function composeDnatModel(source: ExportSource, o: ComposeOptions): Record<strin
   };
   return { services, networks: { default: { ipam: { config: [{ subnet: source.subnet }] } }, ...o.networks } };
 }
+
+/** The networks the namespace's owner joins, with its --network-alias names on each. */
+const joinedNetworks = (o: ComposeOptions): Record<string, unknown> =>
+  Object.fromEntries(o.namespace.networks.map((n) => [n, o.namespace.aliases.length > 0 ? { aliases: escapeValues(o.namespace.aliases) } : {}]));
 
 /** --mode host: no namespace to own, so no sandbox; every replica on the host's stack. */
 function composeHostModel(source: ExportSource, o: ComposeOptions): Record<string, unknown> {
@@ -159,7 +163,7 @@ function composeSharedModel(source: ExportSource, o: ComposeOptions): Record<str
       security_opt: ['no-new-privileges:true'],
       restart: 'unless-stopped',
       // It stays on the project's network (its ports are published there) and joins the pod's.
-      ...(o.namespace.networks.length > 0 ? { networks: ['default', ...o.namespace.networks] } : {}),
+      ...(o.namespace.networks.length > 0 ? { networks: o.namespace.aliases.length > 0 ? { default: {}, ...joinedNetworks(o) } : ['default', ...o.namespace.networks] } : {}),
       ...o.namespace.keys,
     },
   };

@@ -49,6 +49,11 @@ const HANDLERS: Handlers = {
         `names resolve here; a NetworkPolicy can fence them in as the Docker network did.`,
       ].join('\n'),
     }),
+  networkAliases: (aliases, b) =>
+    b.podNotes.push({
+      key: 'containers',
+      text: `${flagOf('networkAliases')} ${aliases.join(', ')}: not expressible. In Kubernetes a Service's name is what other Pods look up:\nname the Service ${aliases[0] ?? ''} (or add one per name) to keep what they reached.`,
+    }),
   // Volumes, mounts and tmpfs become one list of volumes: see finishMounts.
   volumes: () => undefined,
   mounts: () => undefined,

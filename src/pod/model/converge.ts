@@ -31,7 +31,7 @@ export type PodStep =
   | { kind: 'refused'; name: string; reason: string };
 
 /** Options a rollout cannot change while the pod serves: the sandbox owns the network namespace. */
-const NAMESPACE_KEYS = ['networks', 'addHosts', 'dns'] as const;
+const NAMESPACE_KEYS = ['networks', 'networkAliases', 'addHosts', 'dns'] as const;
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 

@@ -16,6 +16,8 @@ import { RESERVED_ENV } from './spec.ts';
 export interface ReplicaOptions {
   /** Existing networks the pod joins (where depends on the mode: the sandbox, or each replica). */
   networks?: string[];
+  /** `--network-alias`: names the namespace's owner answers to on each of those networks (DNS). */
+  networkAliases?: string[];
   /** `-v` as docker takes it, with a bind's source made absolute. */
   volumes?: string[];
   mounts?: MountSpec[];
@@ -46,6 +48,7 @@ export interface ReplicaOptions {
 
 export const OPTION_FLAGS: Record<keyof ReplicaOptions, string> = {
   networks: '--network',
+  networkAliases: '--network-alias',
   volumes: '--volume',
   mounts: '--mount',
   tmpfs: '--tmpfs',
@@ -285,6 +288,15 @@ export function parseNetworks(names: readonly string[]): string[] {
     if (!NETWORK_NAME.test(name)) throw usageError(`--network "${name}" is not a network name`);
   }
   return [...new Set(names)];
+}
+
+/** A DNS name on the joined networks: letters, digits, `-`, `_` and `.`, as Docker's embedded DNS resolves them. */
+export function parseNetworkAliases(aliases: readonly string[], networks: readonly string[] | undefined, flag = '--network-alias'): string[] {
+  for (const alias of aliases) {
+    if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(alias)) throw usageError(`${flag} "${alias}" is not a name other containers can look up; use letters, digits, "-", "_" and "."`);
+  }
+  if (aliases.length > 0 && !networks?.length) throw usageError(`${flag} names the pod on the networks it joins, and it joins none; add --network NAME`);
+  return [...new Set(aliases)];
 }
 
 /** `HOST:IP`, as docker takes it (`HOST=IP` too; IPv6 addresses need no brackets). */

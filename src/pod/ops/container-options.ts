@@ -29,6 +29,7 @@ export function containerOptions(o: ReplicaOptions | undefined): ContainerOption
 export function namespaceOptions(o: ReplicaOptions | undefined, networks: string[] = o?.networks ?? []): NamespaceOptions | undefined {
   const out: NamespaceOptions = {};
   if (networks.length) out.networks = networks;
+  if (o?.networkAliases?.length) out.aliases = o.networkAliases;
   if (o?.addHosts?.length) out.extraHosts = o.addHosts;
   if (o?.dns?.length) out.dns = o.dns;
   return Object.keys(out).length > 0 ? out : undefined;

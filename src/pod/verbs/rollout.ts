@@ -116,7 +116,7 @@ function withOptions(spec: StoredSpec, current: ReplicaOptions | undefined, give
   return options ? { ...rest, options } : rest;
 }
 
-const NAMESPACE_KEYS = ['networks', 'addHosts', 'dns'] as const;
+const NAMESPACE_KEYS = ['networks', 'networkAliases', 'addHosts', 'dns'] as const;
 
 /**
  * Networks, /etc/hosts lines and resolvers belong to the network namespace. Where the sandbox owns
