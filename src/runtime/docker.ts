@@ -227,7 +227,7 @@ export class DockerRuntime implements Runtime {
         Labels: labels,
         ExposedPorts: exposed,
         StopTimeout: SANDBOX_STOP_TIMEOUT_S,
-        ...networking(config.namespace),
+        ...networking(config.namespace, config.namespaceOptions?.aliases),
         HostConfig: {
           ...networkMode(config.namespace, ''),
           ...resolverConfig(config.namespaceOptions),
@@ -281,7 +281,7 @@ export class DockerRuntime implements Runtime {
         Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
         StopTimeout: config.stopTimeout,
         ...processConfig(o),
-        ...networking(config.namespace),
+        ...networking(config.namespace, config.namespaceOptions?.aliases),
         HostConfig: {
           ...networkMode(config.namespace ?? { kind: 'pod' }, sandboxId),
           ...resolverConfig(config.namespaceOptions),
@@ -868,6 +868,6 @@ function resolverConfig(o: NamespaceOptions | undefined): Record<string, unknown
 }
 
 /** A network's endpoint; none with container: or host (Podman refuses EndpointsConfig with them). */
-function networking(ns: NetworkNamespace | undefined): { NetworkingConfig?: { EndpointsConfig: Record<string, object> } } {
-  return ns?.kind === 'network' ? { NetworkingConfig: { EndpointsConfig: { [ns.name]: {} } } } : {};
+function networking(ns: NetworkNamespace | undefined, aliases: string[] | undefined): { NetworkingConfig?: { EndpointsConfig: Record<string, object> } } {
+  return ns?.kind === 'network' ? { NetworkingConfig: { EndpointsConfig: { [ns.name]: aliases?.length ? { Aliases: aliases } : {} } } } : {};
 }

@@ -39,7 +39,7 @@ export interface HealthConfig {
 export interface NamespaceOptions {
   /** Networks joined besides the one `namespace` names (connected before the container starts). */
   networks?: string[];
-  /** Names the container answers to on those networks (network-scoped DNS aliases). */
+  /** Names the container answers to on those networks and on the one `namespace` names (network-scoped DNS aliases). */
   aliases?: string[];
   /** `HOST:IP` lines for /etc/hosts. */
   extraHosts?: string[];
