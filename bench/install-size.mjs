@@ -8,7 +8,7 @@
 //
 //   node bench/install-size.mjs                    # npm's default: revalidates cached metadata
 //   node bench/install-size.mjs --prefer-offline   # cached metadata as is (less network in the figure)
-//   node bench/install-size.mjs --json
+//   node bench/install-size.mjs --runs 5 --json    # seconds: the median of N fresh installs (default 3)
 // test/install.ts counts its own installs with installedFigures() from here.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -64,7 +64,15 @@ function npmCli() {
 
 async function main() {
   const args = process.argv.slice(2);
-  for (const a of args) if (!['--prefer-offline', '--json'].includes(a)) throw new Error(`unknown option ${a}; use --prefer-offline and/or --json`);
+  let runs = 3;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--runs') {
+      runs = Number(args[++i]);
+      if (!Number.isInteger(runs) || runs < 1 || runs > 20) throw new Error(`--runs must be an integer from 1 to 20; received ${JSON.stringify(args[i])}`);
+    } else if (!['--prefer-offline', '--json'].includes(args[i])) {
+      throw new Error(`unknown option ${args[i]}; use --prefer-offline, --runs N, --json`);
+    }
+  }
   const preferOffline = args.includes('--prefer-offline');
   const repo = fileURLToPath(new URL('..', import.meta.url));
   const tmp = mkdtempSync(join(tmpdir(), 'reuseport-pod-install-size-'));
@@ -86,21 +94,30 @@ async function main() {
     const main = tarballs.find((f) => /\/reuseport-pod-\d/.test(f));
     if (packed.code !== 0 || !listener || !main) throw new Error(`npm pack failed (${packed.code}): ${packed.output}`);
 
-    const results = [];
-    for (const [name, files] of [['@reuseport-pod/listener', [listener]], ['reuseport-pod', [listener, main]]]) {
-      const dir = join(tmp, name.replace(/\W+/g, '-'));
-      mkdirSync(dir);
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-      const r = await run(join(bin, 'npm'), ['install', ...(preferOffline ? ['--prefer-offline'] : []), ...files], { cwd: dir, env });
-      if (r.code !== 0) throw new Error(`npm install of ${name} failed (${r.code}): ${r.output}`);
-      results.push({ package: name, ...(await installedFigures(dir)), seconds: Math.round(r.seconds * 10) / 10 });
+    const packages = [['@reuseport-pod/listener', [listener]], ['reuseport-pod', [listener, main]]];
+    const seconds = new Map(packages.map(([name]) => [name, []]));
+    const figures = new Map();
+    // Interleaved, so that a noisy moment of the machine does not fall on one package only.
+    for (let i = 0; i < runs; i++) {
+      for (const [name, files] of packages) {
+        const dir = join(tmp, `${name.replace(/\W+/g, '-')}-${i}`);
+        mkdirSync(dir);
+        writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+        const r = await run(join(bin, 'npm'), ['install', ...(preferOffline ? ['--prefer-offline'] : []), ...files], { cwd: dir, env });
+        if (r.code !== 0) throw new Error(`npm install of ${name} failed (${r.code}): ${r.output}`);
+        seconds.get(name).push(r.seconds);
+        figures.set(name, await installedFigures(dir));
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
-    const how = `npm ${(await run(npm, ['--version'], { env })).output.trim()}, node ${process.version}, ${preferOffline ? '--prefer-offline' : 'default cache revalidation'}, install scripts on, no compiler on PATH`;
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const results = packages.map(([name]) => ({ package: name, ...figures.get(name), seconds: Math.round(median(seconds.get(name)) * 10) / 10, runs: seconds.get(name).map((x) => Math.round(x * 10) / 10) }));
+    const how = `npm ${(await run(npm, ['--version'], { env })).output.trim()}, node ${process.version}, ${preferOffline ? '--prefer-offline' : 'default cache revalidation'}, install scripts on, no compiler on PATH; seconds: median of ${runs}`;
     if (args.includes('--json')) {
       console.log(JSON.stringify({ how, results }, null, 2));
     } else {
       console.log(`| package | installed packages | node_modules MB | npm install s |\n| --- | ---: | ---: | ---: |`);
-      for (const r of results) console.log(`| \`${r.package}\` | ${r.packages} | ${r.mb} | ${r.seconds.toFixed(1)} |`);
+      for (const r of results) console.log(`| \`${r.package}\` | ${r.packages} | ${r.mb} | ${r.seconds.toFixed(1)} (${r.runs.join(', ')}) |`);
       console.log(`\n(${how})`);
     }
   } finally {
