@@ -8,11 +8,12 @@
 //       warning for either package, nothing is compiled, and without a prebuild for the platform
 //       listen() says what to do (and Node 24's built-in path works without any addon).
 // The installs' figures (packages, MB, seconds) are printed; bench/install-size.mjs makes the README's.
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import { describeFigures, installedFigures } from '../bench/install-size.mjs';
+import { unexpectedAppFiles } from './helpers/docker.ts';
 import { getNewConnection } from './helpers/http-client.ts';
 import { COMPILERS, install, pack, run, serveScript, startServe, stop, type Installed, type Packed } from './helpers/packed.ts';
 
@@ -101,6 +102,35 @@ t.test('(b) npm install --ignore-scripts of reuseport-pod with the listener tarb
   t.same(readdirSync(join(full.pkg(LISTENER), 'prebuilds')).sort(), ['linux-arm64', 'linux-x64'], `the addon prebuilds come with ${LISTENER}`);
   t.notOk(existsSync(join(main, 'node_modules')), `the listener is reuseport-pod's sibling in node_modules, not a second copy inside it`);
   t.notOk(existsSync(join(main, 'dist', 'src', 'listener')), 'reuseport-pod carries no listener code of its own');
+
+  t.test("the installed `build` lays out the example image's context from node_modules", async (t) => {
+    // What `build` sends to the engine, made without one: stageContext() of the installed package.
+    const staged = join(full.dir, 'staged');
+    writeFileSync(join(full.dir, 'stage.mjs'), `
+      const { stageContext } = await import(${JSON.stringify(pathToFileURL(join(main, 'dist', 'src', 'pod', 'verbs', 'build-app.js')).href)});
+      try { console.log(JSON.stringify({ ok: true, files: stageContext(process.argv[2], process.argv[3]) })); }
+      catch (err) { console.log(JSON.stringify({ ok: false, name: err.name, message: err.message })); }
+    `);
+    const stage = async (arch: string): Promise<Record<string, unknown>> => {
+      rmSync(staged, { recursive: true, force: true });
+      mkdirSync(staged);
+      const r = await run(join(p.binDir, 'node'), ['stage.mjs', staged, arch], { cwd: full.dir, env: p.env });
+      return JSON.parse(r.output.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+    };
+    const ok = await stage(process.arch);
+    t.equal(ok.ok, true, `stages: ${JSON.stringify(ok).slice(0, 300)}`);
+    const files = (ok.files ?? []) as string[];
+    t.ok(files.includes('Dockerfile'), 'Dockerfile.app as the Dockerfile');
+    t.same(unexpectedAppFiles(files.filter((f) => f !== 'Dockerfile')), [], 'the rest: the listener package, node-gyp-build and the examples, nothing of the launcher');
+    for (const f of ['dist/examples/http-server.js', `node_modules/@reuseport-pod/listener/prebuilds/${prebuildDir}/@reuseport-pod+listener.glibc.node`, 'node_modules/node-gyp-build/index.js']) {
+      t.ok(files.includes(f), `has ${f}`);
+    }
+    const none = await stage('s390x');
+    t.equal(none.ok, false, 'an architecture without a prebuild is refused');
+    t.equal(none.name, 'PodError');
+    t.match(String(none.message), /prebuilds\/linux-s390x missing/, `names what is missing: ${String(none.message)}`);
+    t.notMatch(String(none.message), /\n/, 'one line');
+  });
 
   t.test("reuseport-pod's re-export: two processes share one port through the prebuilt addon", async (t) => {
     const line = await twoShareAPort(t, full, 'reuseport-pod', join(p.binDir, 'node'), 'addon');

@@ -254,3 +254,15 @@ export async function networkFacts(name: string): Promise<NetworkFacts> {
   const net = JSON.parse(body) as { network_interface: string; subnets?: Array<{ subnet: string }> };
   return { bridge: net.network_interface, subnets: (net.subnets ?? []).map((s) => s.subnet) };
 }
+
+/** Files of the example image's /app (or of its build context) that it is not meant to hold (empty: all is well). */
+export function unexpectedAppFiles(files: string[], arch: string = process.arch): string[] {
+  const allowed = [
+    /^package\.json$/,
+    /^dist\/examples\/[\w-]+\.js$/,
+    /^node_modules\/node-gyp-build\/[\w.-]+$/,
+    /^node_modules\/@reuseport-pod\/listener\/(package\.json|binding\.gyp|dist\/\w+\.js)$/,
+    new RegExp(`^node_modules/@reuseport-pod/listener/prebuilds/linux-${arch}/@reuseport-pod\\+listener\\.glibc\\.node$`),
+  ];
+  return files.filter((f) => !allowed.some((re) => re.test(f)));
+}

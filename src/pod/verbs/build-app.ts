@@ -53,7 +53,7 @@ function copyFiles(from: string, files: string[], to: string): void {
  * Lays out the build context: Dockerfile, package.json (ESM, as dist/examples is), dist/examples,
  * node_modules/@reuseport-pod/listener and node_modules/node-gyp-build. Returns the context's files.
  */
-function stageContext(dir: string, arch: string): string[] {
+export function stageContext(dir: string, arch: string): string[] {
   const examples = join(packageRoot, 'dist', 'examples');
   const listener = packageDir(packageRoot, LISTENER);
   const loader = packageDir(listener, 'node-gyp-build');
@@ -61,7 +61,7 @@ function stageContext(dir: string, arch: string): string[] {
   const missing = [join(packageRoot, 'Dockerfile.app'), join(examples, 'http-server.js'), join(listener, 'dist', 'index.js'), join(listener, prebuild)]
     .filter((f) => !existsSync(f));
   if (missing.length > 0) {
-    throw new PodError(`cannot build the example image: ${missing.join(', ')} missing; in a checkout, run \`npm run build\` first`, ExitCode.failure);
+    throw new PodError(`cannot build the example image: ${missing.join(', ')} missing; in a checkout, run \`npm run build\` first; an installed reuseport-pod ships them, so reinstall it`, ExitCode.failure);
   }
   cpSync(join(packageRoot, 'Dockerfile.app'), join(dir, 'Dockerfile'), { preserveTimestamps: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'reuseport-pod-example', version: packageVersion, private: true, type: 'module' }, null, 2) + '\n');
