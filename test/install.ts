@@ -7,14 +7,18 @@
 //       no registry with them): its re-export listens, its bin runs, npm prints no install-script
 //       warning for either package, nothing is compiled, and without a prebuild for the platform
 //       listen() says what to do (and Node 24's built-in path works without any addon).
+//   (c) With an engine: the installed CLI's `build` makes the example image (only the listener
+//       package, node-gyp-build and the example's JavaScript in it), `create` makes a pod of it that
+//       serves, and `rm` leaves nothing. Skipped without an engine, except under CI=true.
 // The installs' figures (packages, MB, seconds) are printed; bench/install-size.mjs makes the README's.
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import { describeFigures, installedFigures } from '../bench/install-size.mjs';
-import { unexpectedAppFiles } from './helpers/docker.ts';
-import { getNewConnection } from './helpers/http-client.ts';
+import { ownPods, podContainers, requireEngine } from './helpers/cli.ts';
+import { appFiles, docker, ensureImages, nodeBaseImage, unexpectedAppFiles } from './helpers/docker.ts';
+import { freePort, getNewConnection } from './helpers/http-client.ts';
 import { COMPILERS, install, pack, run, serveScript, startServe, stop, type Installed, type Packed } from './helpers/packed.ts';
 
 const inCI = process.env.CI === 'true';
@@ -205,3 +209,40 @@ t.test("the installed bin runs the CLI, and leaves --env-file to it (Node would 
   t.match(missing.output, /reuseport-pod: --env-file "missing\.env" does not exist/, "the CLI's own one-line message");
 });
 
+t.test("(c) with an engine, the installed CLI's build makes the example image, create a pod of it that serves", async (t) => {
+  if (!(await requireEngine(t))) return;
+  // The base image --local-base names, made the way CI makes it: the installed `build` would run
+  // scripts/build-node-base.sh itself, with bash and docker, which the bare PATH does not have.
+  await ensureImages('node-base');
+  const bin = join(full.dir, 'node_modules', '.bin', 'reuseport-pod');
+  const cwd = full.dir;
+  const image = 'wsx-example:test';
+  const pod = 'wsx-install';
+  t.teardown(() => docker('rmi', image).then(() => undefined, () => undefined));
+  await ownPods(t, [pod]);
+
+  const built = await run(bin, ['build', '--tag', image, '--local-base', '--json', '--quiet'], { cwd, env: p.env, timeoutMs: 300_000 });
+  t.equal(built.code, 0, `build exits 0: ${built.output.trim().split('\n').slice(-3).join(' | ')}`);
+  if (built.code !== 0) return;
+  const result = JSON.parse(built.output.slice(built.output.indexOf('{'), built.output.lastIndexOf('}') + 1)) as { image: string; base: string };
+  t.same([result.image, result.base], [image, nodeBaseImage], `built ${image} on ${nodeBaseImage}`);
+  const files = await appFiles(image);
+  t.same(unexpectedAppFiles(files), [], 'the image holds the listener package, node-gyp-build and the examples, nothing of the launcher');
+  for (const f of ['dist/examples/http-server.js', 'node_modules/@reuseport-pod/listener/dist/index.js', 'node_modules/node-gyp-build/index.js']) {
+    t.ok(files.includes(f), `has ${f}`);
+  }
+
+  const port = await freePort();
+  const created = await run(bin, ['create', pod, '--port', `127.0.0.1:${port}:8080`, '--replicas', '2', '--image', image, '--monitor', '0'], { cwd, env: p.env, timeoutMs: 180_000 });
+  t.equal(created.code, 0, `create exits 0: ${created.output.trim().split('\n').slice(-3).join(' | ')}`);
+  const seen = new Map<string, number>();
+  for (let i = 0; i < 200 && seen.size < 2; i++) {
+    const r = await getNewConnection(port).catch((err: Error) => ({ status: 0, body: `error: ${err.message}` }));
+    seen.set(`${r.status} ${r.body.trim()}`, (seen.get(`${r.status} ${r.body.trim()}`) ?? 0) + 1);
+  }
+  t.same([...seen.keys()].sort(), [`200 Hello from ${pod}-1`, `200 Hello from ${pod}-2`], `both replicas answer on 127.0.0.1:${port} (${JSON.stringify([...seen])})`);
+
+  const removed = await run(bin, ['rm', pod], { cwd, env: p.env, timeoutMs: 120_000 });
+  t.equal(removed.code, 0, `rm exits 0: ${removed.output.trim()}`);
+  t.same(await podContainers(pod), [], 'nothing of the pod is left');
+});
