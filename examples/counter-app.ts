@@ -26,7 +26,7 @@ import type * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { readFileSync } from 'node:fs';
-import { createServer } from '../src/index.ts';
+import { createServer } from '@reuseport-pod/listener';
 import { installGracefulShutdown } from './graceful-shutdown.ts';
 import { RedisClient, RedisReplyError } from './redis-client.ts';
 

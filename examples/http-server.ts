@@ -26,7 +26,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from '../src/index.ts';
+import { createServer } from '@reuseport-pod/listener';
 import { installGracefulShutdown } from './graceful-shutdown.ts';
 
 interface Config {

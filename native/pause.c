@@ -36,8 +36,8 @@
  * context, and a blocked signal stays pending even for PID 1, whose default
  * dispositions the kernel would otherwise discard (tini does the same).
  *
- * Built as a static executable (binding.gyp target "pause") so that it runs
- * in a FROM scratch image with no loader or libraries.
+ * Built as a static executable (scripts/build-prebuilds.sh, for x64 and arm64)
+ * so that it runs in a FROM scratch image with no loader or libraries.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

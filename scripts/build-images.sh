@@ -13,29 +13,42 @@ set -euo pipefail
 require_docker
 cd "$ROOT"
 
-# Native: build/Release/pause and reuseport.node. node-gyp's make knows what is stale (about 0.5 s
-# when nothing is); `node-gyp-build` alone would skip the compile as soon as the addon loads, even
-# with pause missing or out of date.
-pause_before="$(sha256sum build/Release/pause 2>/dev/null || true)"
-if ! { { [ -f build/Makefile ] || npx --no-install node-gyp configure; } && npx --no-install node-gyp build; } >/tmp/reuseport-pod-node-gyp.log 2>&1; then
+# Native: the listener's host build, packages/listener/build/Release/reuseport.node, which the
+# tests load first. node-gyp's make knows what is stale (about 0.5 s when nothing is).
+addon=packages/listener/build/Release/reuseport.node
+addon_before="$(sha256sum "$addon" 2>/dev/null || true)"
+if ! npm run --silent build:native >/tmp/reuseport-pod-node-gyp.log 2>&1; then
   tail -n 40 /tmp/reuseport-pod-node-gyp.log >&2
   die "native build failed (log: /tmp/reuseport-pod-node-gyp.log)"
 fi
-if [ "$pause_before" = "$(sha256sum build/Release/pause)" ]; then
-  say "native: build/Release/pause up to date"
+if [ "$addon_before" = "$(sha256sum "$addon")" ]; then
+  say "native: $addon up to date"
 else
-  say "native: built build/Release/pause ($(stat -c %s build/Release/pause) bytes) and reuseport.node"
+  say "native: built $addon ($(stat -c %s "$addon") bytes)"
 fi
 
-# The binaries the package ships (the addon for linux-x64/arm64, the static pause for both): the
-# pause image is built from the one for the engine's architecture. Skipped when up to date.
+# The binaries the packages ship (the listener's addon for linux-x64/arm64, the static pause for
+# both): the pause and example images take the ones for the engine's architecture. Skipped when
+# up to date.
 "$ROOT/scripts/build-prebuilds.sh"
 
-# TypeScript: dist/. Rebuilt when missing or older than any source.
-if [ ! -e dist/examples/http-server.js ] || [ -n "$(find src examples tsconfig.json -newer dist/examples/http-server.js -name '*.ts' -o -newer dist/examples/http-server.js -name tsconfig.json 2>/dev/null | head -n1)" ]; then
+# TypeScript: packages/listener/dist/, then dist/ (whose types come from the listener's). Rebuilt
+# when missing or older than any source.
+stale() { # OUTPUT DIR... : OUTPUT is missing, or a .ts or tsconfig.json under DIR is newer
+  local out="$1"; shift
+  [ ! -e "$out" ] || [ -n "$(find "$@" -newer "$out" \( -name '*.ts' -o -name tsconfig.json \) 2>/dev/null | head -n1)" ]
+}
+# tsc still emits on type errors; the image only needs the JavaScript, and `npm test` reports
+# the type errors. Say so rather than stop the images from being built.
+if stale packages/listener/dist/index.js packages/listener/src packages/listener/tsconfig.json tsconfig.json; then
+  say "listener dist: compiling (npx tsc -p packages/listener/tsconfig.json)"
+  npx --no-install tsc -p packages/listener/tsconfig.json || say "listener dist: tsc reported errors (see above); JavaScript was emitted"
+  [ -e packages/listener/dist/index.js ] || die "packages/listener/dist/index.js was not produced"
+else
+  say "listener dist: up to date"
+fi
+if stale dist/examples/http-server.js src examples tsconfig.json packages/listener/dist; then
   say "dist: compiling (npx tsc -p tsconfig.json)"
-  # tsc still emits on type errors; the image only needs the JavaScript, and `npm test` reports
-  # the type errors. Say so rather than stop the images from being built.
   npx --no-install tsc -p tsconfig.json || say "dist: tsc reported errors (see above); JavaScript was emitted"
   [ -e dist/examples/http-server.js ] || die "dist/examples/http-server.js was not produced"
 else

@@ -3,8 +3,9 @@
 # moment inside its sandbox's network namespace to write the balancing rules. No registry here, so
 # like node-base it is made FROM nothing with `docker import`: Debian's iptables-nft
 # (xtables-nft-multi, the same backend Debian's own iptables uses), its extensions and the libraries
-# ldd lists, busybox-static for the small entrypoint native/nat-rules.sh, and the static pause
-# (its --accepts probe, for sandboxes made from an older pause image).
+# ldd lists, busybox-static for the small entrypoint native/nat-rules.sh, and the static pause for
+# the engine's architecture, prebuilds/pause-linux-<arch> (its --accepts probe, for sandboxes made
+# from an older pause image).
 # Idempotent: a fingerprint of every input is stored as a label; an image with the same fingerprint
 # is left alone.   (apt-get install -y iptables busybox-static when missing)
 set -euo pipefail
@@ -20,8 +21,8 @@ if ldd "$busybox" >/dev/null 2>&1; then die "$busybox is dynamically linked: ins
 xtdir="$(readlink -f "$(dirname "$(ldd "$multi" | awk '$1 ~ /^libxtables/ { print $3 }')")/xtables")"
 [ -f "$xtdir/libxt_statistic.so" ] || die "iptables extensions not found in $xtdir"
 entry="$ROOT/native/nat-rules.sh"
-pause="$ROOT/build/Release/pause"
-[ -x "$pause" ] || die "$pause is missing: build it first (npm run build:native, or scripts/build-images.sh)"
+# The same static pause the sandbox image carries: the one for the engine's architecture.
+pause="$(engine_pause_binary)"
 
 tag="reuseport-pod/nat:$(pkg_version)"
 mapfile -t libs < <({ ldd "$multi"; for so in "$xtdir"/*.so; do ldd "$so"; done; } | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)

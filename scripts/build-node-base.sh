@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds reuseport-pod/node-base:<node major>, a Node.js image made from THIS host's files, because
-# there is no registry to pull node:20-bookworm-slim from. The addon in build/Release is compiled
-# against the host's glibc, and this image carries the host's glibc, so they always match.
+# there is no registry to pull node:20-bookworm-slim from. The listener's addon, prebuilt on this
+# host (packages/listener/prebuilds), is linked against the host's glibc and libstdc++, and this
+# image carries the host's, so they always match.
 #
 #   scripts/build-node-base.sh [path/to/node]     (default: the `node` on PATH)
 #

@@ -7,14 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 require_docker
-engine_arch="$(docker version --format '{{.Server.Arch}}')"
-case "$engine_arch" in
-  x86_64 | amd64) arch=x64 ;;
-  aarch64 | arm64) arch=arm64 ;;
-  *) die "the engine runs containers on $engine_arch; there is a pause program for x86_64 and aarch64 only" ;;
-esac
-bin="$ROOT/prebuilds/pause-linux-$arch"
-[ -x "$bin" ] || die "$bin is missing: build it first (npm run build:prebuilds, or scripts/build-images.sh)"
+bin="$(engine_pause_binary)"
 
 version="$(pkg_version)"
 tag="reuseport-pod/pause:$version"

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Makes the binaries the npm package ships, so that installing it needs no compiler:
-#   prebuilds/linux-x64/reuseport-pod.glibc.node     the addon (prebuildify, Node-API: one
-#   prebuilds/linux-arm64/reuseport-pod.glibc.node   build serves every Node version)
-#   prebuilds/pause-linux-x64, prebuilds/pause-linux-arm64  the sandbox's static PID 1
+# Makes the binaries the npm packages ship, so that installing them needs no compiler:
+#   packages/listener/prebuilds/linux-x64/@reuseport-pod+listener.glibc.node    the addon
+#   packages/listener/prebuilds/linux-arm64/@reuseport-pod+listener.glibc.node  (prebuildify,
+#       Node-API: one build serves every Node version), shipped by @reuseport-pod/listener
+#   prebuilds/pause-linux-x64, prebuilds/pause-linux-arm64  the sandbox's static PID 1, shipped by
+#       reuseport-pod
 # The architecture that is not this host's is cross-compiled with Debian's cross toolchains
 # (gcc-aarch64-linux-gnu / g++-aarch64-linux-gnu + libc6-dev-arm64-cross on x64; scripts/setup.sh
 # installs them). Skips the work when every output is newer than every input.
 #
-# prebuildify runs `node-gyp rebuild` in a scratch copy, not here: here build/Release holds the
-# host build the images and `npm run build:native` use, and an arm64 rebuild in place would leave
-# an addon there that node-gyp-build loads first and this host cannot run.
+# prebuildify runs `node-gyp rebuild` in a scratch copy of the listener package, not in it: there
+# build/Release holds the host build of `npm run build:native`, and an arm64 rebuild in place would
+# leave an addon there that node-gyp-build loads first and this host cannot run.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -29,9 +31,11 @@ prefix() {
   esac
 }
 
+LISTENER=packages/listener
+ADDON_NAME='@reuseport-pod+listener.glibc.node'   # prebuildify's name: the package name, / as +
 outputs=()
-for a in "${ARCHES[@]}"; do outputs+=("prebuilds/linux-$a/reuseport-pod.glibc.node" "prebuilds/pause-linux-$a"); done
-inputs=(native/reuseport.cc native/pause.c binding.gyp scripts/build-prebuilds.sh node_modules/node-addon-api/package.json)
+for a in "${ARCHES[@]}"; do outputs+=("$LISTENER/prebuilds/linux-$a/$ADDON_NAME" "prebuilds/pause-linux-$a"); done
+inputs=("$LISTENER/native/reuseport.cc" "$LISTENER/binding.gyp" "$LISTENER/package.json" native/pause.c scripts/build-prebuilds.sh node_modules/node-addon-api/package.json)
 current=1
 for o in "${outputs[@]}"; do
   if [ ! -f "$o" ] || [ -n "$(find "${inputs[@]}" -newer "$o" 2>/dev/null | head -n1)" ]; then current=0; break; fi
@@ -47,7 +51,7 @@ done
 
 scratch="$(mktemp -d /tmp/reuseport-pod-prebuilds.XXXXXX)"
 trap 'rm -rf "$scratch"' EXIT
-cp -r binding.gyp package.json native "$scratch/"
+cp -r "$LISTENER/binding.gyp" "$LISTENER/package.json" "$LISTENER/native" "$scratch/"
 # binding.gyp finds node-addon-api's headers with require() from its own folder.
 ln -s "$ROOT/node_modules" "$scratch/node_modules"
 log="/tmp/reuseport-pod-prebuilds.log"
@@ -55,12 +59,12 @@ log="/tmp/reuseport-pod-prebuilds.log"
 
 for a in "${ARCHES[@]}"; do
   p="$(prefix "$a")"
-  rm -rf "prebuilds/linux-$a"
+  rm -rf "$LISTENER/prebuilds/linux-$a"
   # CC/CXX/LINK reach the Makefile node-gyp writes; --arch names the folder node-gyp-build looks
   # in and the headers' arch; --tag-libc keeps musl systems from loading this glibc build.
   if ! CC="${p}gcc" CXX="${p}g++" LINK="${p}g++" AR="${p}ar" \
       npx --no-install prebuildify --napi --strip --strip-bin "${p}strip" --tag-libc \
-      --arch "$a" --cwd "$scratch" --out "$ROOT" >>"$log" 2>&1; then
+      --arch "$a" --cwd "$scratch" --out "$ROOT/$LISTENER" >>"$log" 2>&1; then
     tail -n 30 "$log" >&2
     die "prebuildify for linux-$a failed (log: $log)"
   fi
@@ -69,5 +73,6 @@ for a in "${ARCHES[@]}"; do
   "${p}gcc" -Os -Wall -Wextra -static -s -o "prebuilds/pause-linux-$a.partial" native/pause.c >>"$log" 2>&1 \
     || { tail -n 30 "$log" >&2; die "static pause for linux-$a failed (log: $log)"; }
   mv "prebuilds/pause-linux-$a.partial" "prebuilds/pause-linux-$a"
-  say "linux-$a: $(ls prebuilds/linux-$a) ($(stat -c %s prebuilds/linux-$a/*.node) bytes), pause-linux-$a ($(stat -c %s prebuilds/pause-linux-$a) bytes)"
+  [ -f "$LISTENER/prebuilds/linux-$a/$ADDON_NAME" ] || die "prebuildify made $(ls "$LISTENER/prebuilds/linux-$a"), not $ADDON_NAME"
+  say "linux-$a: $LISTENER/prebuilds/linux-$a/$ADDON_NAME ($(stat -c %s "$LISTENER/prebuilds/linux-$a/$ADDON_NAME") bytes), prebuilds/pause-linux-$a ($(stat -c %s prebuilds/pause-linux-$a) bytes)"
 done

@@ -20,6 +20,27 @@ image_size() { docker image ls --format '{{.Size}}' "$1" | head -n1; }
 # The legacy builder: there is no buildx here (see /work/shared/docker-facts.md).
 export DOCKER_BUILDKIT=0
 
+# x64 or arm64, the name the prebuilds carry (prebuilds/pause-linux-<arch>), for the machine the
+# engine runs containers on (`docker version`'s Server.Arch), which need not be this host's.
+engine_prebuild_arch() {
+  local engine_arch
+  engine_arch="$(docker version --format '{{.Server.Arch}}')"
+  case "$engine_arch" in
+    x86_64 | amd64) echo x64 ;;
+    aarch64 | arm64) echo arm64 ;;
+    *) die "the engine runs containers on $engine_arch; there is a pause program for x86_64 and aarch64 only" ;;
+  esac
+}
+
+# The static pause program for the engine's architecture; dies when it has not been built.
+engine_pause_binary() {
+  local arch bin
+  arch="$(engine_prebuild_arch)"
+  bin="$ROOT/prebuilds/pause-linux-$arch"
+  [ -x "$bin" ] || die "$bin is missing: build it first (npm run build:prebuilds, or scripts/build-images.sh)"
+  echo "$bin"
+}
+
 require_docker() {
   command -v docker >/dev/null || die "docker CLI not found (apt-get install docker.io)"
   docker info >/dev/null 2>&1 || die "no Docker engine answers (is dockerd running? try: docker info)"

@@ -9,6 +9,7 @@ import * as http from 'node:http';
 import {
   DockerError,
   TEST_LABEL,
+  appFiles,
   TestContainers,
   docker,
   dockerRun,
@@ -19,6 +20,7 @@ import {
   nodeBaseImage,
   nodeMajor,
   pauseImage,
+  unexpectedAppFiles,
   waitFor,
 } from './helpers/docker.ts';
 
@@ -221,6 +223,9 @@ if (unavailable !== null) {
     t.equal(config.User, '1000:1000');
     t.ok(config.Env.includes('HOST=0.0.0.0') && config.Env.includes('PORT=8080'), 'HOST and PORT set');
     t.ok('8080/tcp' in config.ExposedPorts, 'exposes 8080');
+    const files = await appFiles(exampleImage);
+    t.same(unexpectedAppFiles(files), [], 'holds the listener package, node-gyp-build and the examples, nothing of the launcher');
+    t.ok(files.includes('dist/examples/http-server.js'), `has the example (${files.length} files)`);
 
     const c = new TestContainers(t);
     const sandbox = await c.run(...lockedDown, '-p', '127.0.0.1::8080', pauseImage);

@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, forceRemovePod, ownPods, podContainers, requireEngine } from './helpers/cli.ts';
-import { docker, dockerRun, ensureImages, nodeBaseImage, repoRoot, TEST_LABEL, TestContainers } from './helpers/docker.ts';
+import { docker, ensureImages, nodeBaseImage, repoRoot, TEST_LABEL, TestContainers } from './helpers/docker.ts';
 import { freePort, getNewConnection, pooled } from './helpers/http-client.ts';
 import { readmeCommands, readmeSection } from './helpers/readme-commands.ts';
 
@@ -26,7 +26,7 @@ const POD = 'e2e-realapp';
 const BAD = 'e2e-realapp-badpw';
 const NET = 'e2e-realapp-net';
 const DB = 'e2e-realapp-redis';
-// A tag of its own for the app image this checkout builds, with the same Dockerfile.app and the same
+// A tag of its own for the app image this checkout builds, with the same `build` and the same
 // layers as reuseport-pod/example: other checkouts on this engine rebuild that shared tag from their
 // own trees (which may not have counter-app.js yet) while this test runs.
 const APP_IMAGE = 'reuseport-pod/example:e2e-realapp';
@@ -76,8 +76,10 @@ t.test('a real app next to its database', async (t) => {
   t.match(redisImage, /^reuseport-pod\/redis:\d+\.\d+\.\d+$/, 'the script names the image it made');
 
   await ensureImages('pause', 'node-base', 'example');
-  // Layer cache: the same image as the shared tag when both come from the same tree (about 1 s).
-  await dockerRun(['build', '-q', '-f', `${repoRoot}Dockerfile.app`, '--build-arg', `BASE_IMAGE=${nodeBaseImage}`, '-t', APP_IMAGE, repoRoot], 300_000);
+  // `build`, as scripts/build-app-image.sh makes the shared tag: the layer cache makes it the same
+  // image when both come from the same tree (about 1 s).
+  const app = await cli(['build', '--tag', APP_IMAGE, '--base-image', nodeBaseImage, '--quiet'], {}, 300_000);
+  if (app.code !== 0) throw new Error(`reuseport-pod build --tag ${APP_IMAGE} failed (${app.code}): ${app.stderr}`);
   t.teardown(() => docker('rmi', APP_IMAGE).then(() => undefined, () => undefined));
   await ownPods(t, [POD, BAD]);
 

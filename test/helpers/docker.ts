@@ -254,3 +254,27 @@ export async function networkFacts(name: string): Promise<NetworkFacts> {
   const net = JSON.parse(body) as { network_interface: string; subnets?: Array<{ subnet: string }> };
   return { bridge: net.network_interface, subnets: (net.subnets ?? []).map((s) => s.subnet) };
 }
+
+/**
+ * Every file under /app in `image` (paths relative to /app, sorted), listed by the image's own node:
+ * what `reuseport-pod build` put into the example image.
+ */
+export async function appFiles(image: string): Promise<string[]> {
+  const walk =
+    "const fs=require('fs'),path=require('path');const out=[];" +
+    "(function w(d){for(const e of fs.readdirSync(d,{withFileTypes:true})){const p=path.join(d,e.name);e.isDirectory()?w(p):out.push(path.relative('/app',p))}})('/app');" +
+    'console.log(JSON.stringify(out.sort()))';
+  return JSON.parse(await docker('run', '--rm', '--network', 'none', '--entrypoint', 'node', image, '-e', walk)) as string[];
+}
+
+/** Files of the example image's /app (or of its build context) that it is not meant to hold (empty: all is well). */
+export function unexpectedAppFiles(files: string[], arch: string = process.arch): string[] {
+  const allowed = [
+    /^package\.json$/,
+    /^dist\/examples\/[\w-]+\.js$/,
+    /^node_modules\/node-gyp-build\/[\w.-]+$/,
+    /^node_modules\/@reuseport-pod\/listener\/(package\.json|binding\.gyp|dist\/\w+\.js)$/,
+    new RegExp(`^node_modules/@reuseport-pod/listener/prebuilds/linux-${arch}/@reuseport-pod\\+listener\\.glibc\\.node$`),
+  ];
+  return files.filter((f) => !allowed.some((re) => re.test(f)));
+}

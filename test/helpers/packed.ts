@@ -1,5 +1,6 @@
-// The package as a user gets it: `npm pack` of this checkout, installed into a fresh folder by an npm
-// whose PATH holds node, npm and sh only (no gcc, g++, cc, make or python), so that anything that
+// The packages as a user gets them: `npm pack` of this checkout's two packages (reuseport-pod and
+// the workspace @reuseport-pod/listener), installed into a fresh folder by an npm whose PATH holds
+// node, npm and sh only (no gcc, g++, cc, make or python), so that anything that
 // would compile at install time fails the install instead of quietly using this machine's compiler.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -53,15 +54,18 @@ function npmCli(): string {
 }
 
 export interface Packed {
-  /** Temporary folder: the tarball, bin/, and the install folders. */
+  /** Temporary folder: the tarballs, bin/, and the install folders. */
   tmp: string;
-  tarball: string;
+  /** npm pack of the main package, reuseport-pod. */
+  main: string;
+  /** npm pack of the workspace packages/listener, @reuseport-pod/listener. */
+  listener: string;
   /** The bare PATH: node, npm, npx and sh, nothing else. */
   binDir: string;
   env: NodeJS.ProcessEnv;
 }
 
-/** npm pack of this checkout (after `npm run build`) plus the bare PATH. Remove `tmp` when done. */
+/** npm pack of this checkout's two packages (after `npm run build`) plus the bare PATH. Remove `tmp` when done. */
 export async function pack(): Promise<Packed> {
   const tmp = mkdtempSync(join(tmpdir(), 'reuseport-pod-install-'));
   const binDir = join(tmp, 'bin');
@@ -72,37 +76,52 @@ export async function pack(): Promise<Packed> {
   symlinkSync(join(dirname(npm), 'npx-cli.js'), join(binDir, 'npx'));
   // npm runs dependencies' lifecycle scripts with sh -c.
   symlinkSync('/bin/sh', join(binDir, 'sh'));
-  const packed = await run(npm, ['pack', '--silent', '--pack-destination', tmp], { cwd: repoRoot, env: cleanEnv(process.env.PATH ?? '') });
-  const name = packed.output.trim().split('\n').pop() ?? '';
-  const tarball = join(tmp, name);
-  if (packed.code !== 0 || !name.endsWith('.tgz') || !existsSync(tarball)) {
+  const packed = await run(npm, ['pack', '--silent', '--workspaces', '--include-workspace-root', '--pack-destination', tmp], { cwd: repoRoot, env: cleanEnv(process.env.PATH ?? '') });
+  const names = packed.output.trim().split('\n').filter((l) => l.endsWith('.tgz'));
+  const main = names.find((n) => /^reuseport-pod-\d/.test(n));
+  const listener = names.find((n) => /^reuseport-pod-listener-\d/.test(n));
+  if (packed.code !== 0 || !main || !listener || !existsSync(join(tmp, main)) || !existsSync(join(tmp, listener))) {
     rmSync(tmp, { recursive: true, force: true });
     throw new Error(`npm pack failed (${packed.code}): ${packed.output}`);
   }
-  return { tmp, tarball, binDir, env: cleanEnv(binDir) };
+  return { tmp, main: join(tmp, main), listener: join(tmp, listener), binDir, env: cleanEnv(binDir) };
 }
 
-/** A fresh app folder with the tarball installed by the bare-PATH npm. */
-export async function install(p: Packed, name: string, npmArgs: string[]): Promise<Run & { dir: string; pkg: string }> {
+export interface Installed extends Run {
+  dir: string;
+  /** Wall time of `npm install`. */
+  seconds: number;
+  /** Where an installed package is: pkg('@reuseport-pod/listener'). */
+  pkg(name: string): string;
+}
+
+/** A fresh app folder with the tarballs installed by the bare-PATH npm, in one `npm install`. */
+export async function install(p: Packed, name: string, tarballs: string[], npmArgs: string[]): Promise<Installed> {
   const dir = join(p.tmp, name);
   mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
-  const r = await run(join(p.binDir, 'npm'), ['install', p.tarball, ...npmArgs], { cwd: dir, env: p.env, timeoutMs: 180_000 });
-  return { ...r, dir, pkg: join(dir, 'node_modules', 'reuseport-pod') };
+  const started = process.hrtime.bigint();
+  const r = await run(join(p.binDir, 'npm'), ['install', ...tarballs, ...npmArgs], { cwd: dir, env: p.env, timeoutMs: 180_000 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { ...r, dir, seconds, pkg: (pkgName) => join(dir, 'node_modules', pkgName) };
 }
 
 /**
- * An HTTP server on 127.0.0.1:PORT through the installed library, answering its pid. It prints one
- * JSON line once listening: the ListenResult, the pid and the addon file node-gyp-build picked.
+ * An HTTP server on 127.0.0.1:PORT through the installed library `from` (reuseport-pod or
+ * @reuseport-pod/listener), answering its pid. It prints one JSON line once listening: the
+ * ListenResult, the pid and the addon file node-gyp-build picked (from the listener package).
  */
-export const SERVE = `
+export const serveScript = (from: string): string => `
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { createServer } from 'reuseport-pod';
+import { createServer } from '${from}';
 const [port, prefer] = [Number(process.argv[2]), process.argv[3] || 'auto'];
-const pkgDir = dirname(createRequire(import.meta.url).resolve('reuseport-pod/package.json'));
+const appRequire = createRequire(import.meta.url);
+// The listener as the library resolves it: a dependency of reuseport-pod, or the app's own.
+const fromDir = dirname(appRequire.resolve('${from}/package.json'));
+const listenerDir = dirname(createRequire(fromDir + '/').resolve('@reuseport-pod/listener/package.json'));
 let addonFile = null;
-try { addonFile = createRequire(pkgDir + '/')('node-gyp-build').resolve(pkgDir); } catch (err) { addonFile = 'none: ' + err.message.split('\\n')[0]; }
+try { addonFile = createRequire(listenerDir + '/')('node-gyp-build').resolve(listenerDir); } catch (err) { addonFile = 'none: ' + err.message.split('\\n')[0]; }
 try {
   const server = await createServer((req, res) => res.end(String(process.pid)), { port, host: '127.0.0.1', prefer });
   console.log(JSON.stringify({ ok: true, pid: process.pid, ...server.reusePort, addonFile }));

@@ -27,8 +27,13 @@ export async function ensureNatImage(ctx: PodContext): Promise<void> {
   throw new PodError(`the NAT helper image ${DEFAULT_NAT_IMAGE} that --mode dnat needs is not built; run scripts/build-nat-image.sh (or scripts/build-images.sh)`, ExitCode.notFound);
 }
 
-/** The engine's name for its machine, as the package's prebuilds name it (Node's os.arch()). */
+/** The engine's name for its machine, as the packages' prebuilds name it (Node's os.arch()). */
 const ENGINE_ARCH: Record<string, string> = { x86_64: 'x64', amd64: 'x64', aarch64: 'arm64', arm64: 'arm64' };
+
+/** x64 or arm64 for an engine that reports x86_64/amd64 or aarch64/arm64; undefined for any other. */
+export function prebuildArch(engineArch: string | undefined): string | undefined {
+  return engineArch === undefined ? undefined : ENGINE_ARCH[engineArch.toLowerCase()];
+}
 
 /**
  * The static pause program for the engine's architecture, from the package's prebuilds/ (made by
@@ -36,7 +41,7 @@ const ENGINE_ARCH: Record<string, string> = { x86_64: 'x64', amd64: 'x64', aarch
  * for the engine's machine, which need not be this one (DOCKER_HOST elsewhere, an emulated engine).
  */
 export function pauseBinary(engineArch: string | undefined): string {
-  const arch = engineArch === undefined ? undefined : ENGINE_ARCH[engineArch.toLowerCase()];
+  const arch = prebuildArch(engineArch);
   if (arch === undefined) {
     throw new PodError(`the engine runs containers on ${engineArch ?? 'an unreported architecture'}, and this package has the pause program for x86_64 and aarch64 only; build ${DEFAULT_SANDBOX_IMAGE} from native/pause.Dockerfile yourself, or pass --sandbox-image`, ExitCode.failure);
   }

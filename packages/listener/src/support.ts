@@ -6,16 +6,20 @@ const BUILTIN_VERSIONS = '>= 22.12 on 22.x, or >= 23.1';
 /**
  * The package has no install script (nothing compiles at install time, and npm 11 has nothing to
  * ask about), so `npm rebuild` would run nothing: building from source is node-gyp in the package's
- * own folder, which node-gyp-build then loads before any prebuild.
+ * own folder, which node-gyp-build then loads before any prebuild. The C++ headers (node-addon-api)
+ * are only a build-time dependency of the package, so they go into the app's folder, where
+ * binding.gyp's require() finds them by walking up from node_modules/@reuseport-pod/listener.
  */
 function addonFix(): string {
   let root: string;
   try {
     root = packageRoot();
   } catch {
-    root = 'node_modules/reuseport-pod';
+    root = 'node_modules/@reuseport-pod/listener';
   }
-  return `build it from source with \`cd ${root} && npx --yes node-gyp rebuild\` (needs python3, make and g++)`;
+  const at = root.indexOf('/node_modules/');
+  const app = at > 0 ? root.slice(0, at) : root;
+  return `build it from source with \`cd ${app} && npm install --no-save node-addon-api@8 && npx --yes node-gyp rebuild --directory ${root}\` (needs python3, make and g++)`;
 }
 
 /**

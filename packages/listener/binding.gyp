@@ -8,13 +8,6 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"]
-    },
-    {
-      "target_name": "pause",
-      "type": "executable",
-      "sources": ["native/pause.c"],
-      "cflags": ["-Os", "-Wall", "-Wextra"],
-      "ldflags": ["-static", "-s"]
     }
   ]
 }

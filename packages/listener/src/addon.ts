@@ -28,7 +28,7 @@ let state: AddonState | undefined;
 
 /**
  * The folder that holds binding.gyp (and build/ or prebuilds/). Walked up to rather than
- * hard-coded because this file runs both as src/listener/addon.ts and as dist/src/listener/addon.js.
+ * hard-coded because this file runs both as src/addon.ts (tests) and as dist/addon.js.
  */
 export function packageRoot(): string {
   const start = dirname(fileURLToPath(import.meta.url));
