@@ -27,6 +27,7 @@
 // Everything is named bench-{l,r,s,f,h,o,t}-* and removed at the end, on error, and on Ctrl-C.
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -115,10 +116,20 @@ function portFree(port) {
   });
 }
 
-async function httpGet(port) {
-  const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) });
-  const text = await res.text();
-  if (!res.ok || !/^Hello from /.test(text)) throw new Error(`127.0.0.1:${port} answered ${res.status} ${text.slice(0, 80)}`);
+// One connection per check, closed after it (`agent: false` sends Connection: close). fetch's pool
+// would keep it open, idle, in this long-lived process: the replica that answered then waits out
+// its drain's idle grace (1 s in examples/graceful-shutdown.ts) on rm, for a client that is done.
+function httpGet(port) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c) => (text += c)).on('end', () => {
+        if (res.statusCode !== 200 || !/^Hello from /.test(text)) reject(new Error(`127.0.0.1:${port} answered ${res.statusCode} ${text.slice(0, 80)}`));
+        else resolve();
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`127.0.0.1:${port}: no answer in 5 s`))).on('error', reject);
+  });
 }
 
 /** Fraction of the machine's CPU time that was busy over `ms`, from /proc/stat. */
@@ -483,6 +494,7 @@ async function main() {
       `Creating the replicas while the sandbox starts ((e) − (d)): ${sizes.map((n) => `${sgn(med('overlap', n) - med('http', n))} s at N=${n}`).join(', ')}. ` +
       `With both, ${sizes.map((n) => `(e) / (b) = ${(med('overlap', n) / med('seq', n)).toFixed(2)}× at N=${n}`).join(', ')}.`,
     `- rm: the tool stops each replica with SIGTERM (it drains, then exits) and removes it, then the sandbox; (b) and (c) kill (\`rm -f\`). ` +
+      `The check request before it is \`Connection: close\`: a replica holding an idle keep-alive connection would first wait out the example server's idle grace (1 s), which a client that keeps connections open makes part of every rm. ` +
       `${sizes.map((n) => `N=${n}: (a) ${med('tool', n, 'rm').toFixed(2)} s, (b) ${med('seq', n, 'rm').toFixed(2)} s, (c) ${med('floor', n, 'rm').toFixed(2)} s`).join('; ')}: most of (a)'s extra time over (b) is the Node start again.`,
   ].join('\n');
   const noise =
